@@ -1,0 +1,199 @@
+"""``Backend``: the validated public face of a backend module.
+
+Every public kernel call goes through here: arguments are checked once (``validation``), laid out
+C-contiguously, output buffers are prepared with numpy's ``out=`` contract, and then the raw
+kernel of the backend module (``protocol.KernelBackend``) runs. Backends never validate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+import numpy as np
+
+from . import validation as v
+from .protocol import KernelBackend
+
+
+def _overlaps(out: np.ndarray, inputs: tuple[np.ndarray | None, ...], elementwise: bool) -> bool:
+    """True when ``out`` shares memory with an input in a way the kernel cannot handle."""
+    for a in inputs:
+        if a is None or not np.may_share_memory(out, a):
+            continue
+        # An elementwise kernel may write over an input that is laid out exactly like ``out``.
+        same_layout = (
+            a.shape == out.shape
+            and a.strides == out.strides
+            and a.__array_interface__["data"][0] == out.__array_interface__["data"][0]
+        )
+        if not (elementwise and same_layout):
+            return True
+    return False
+
+
+class _Out:
+    """An output as the caller sees it (``final``) and as the kernel writes it (``target``)."""
+
+    def __init__(self, name: str, out: np.ndarray | None, shape: tuple[int, ...],
+                 dtype: np.dtype, inputs: tuple[np.ndarray | None, ...],
+                 elementwise: bool = False, accumulate: bool = False) -> None:
+        if out is None:
+            self.final = np.zeros(shape, dtype) if accumulate else np.empty(shape, dtype)
+            self.target = self.final
+            return
+        self.final = v.check_out(name, out, shape, dtype)
+        if out.flags.c_contiguous and not _overlaps(out, inputs, elementwise):
+            self.target = out
+        else:
+            # The kernel writes a contiguous scratch copy; copied back after the call.
+            self.target = np.array(out, order="C") if accumulate else np.empty(shape, dtype)
+
+    def flat(self) -> np.ndarray:
+        """The target as a 1-D view (elementwise kernels)."""
+        return self.target.reshape(-1)
+
+    def done(self) -> np.ndarray:
+        """Copy the scratch buffer into the caller's buffer if one was used; return the result."""
+        if self.target is not self.final:
+            self.final[...] = self.target
+        return self.final
+
+
+class Backend:
+    """Kernels of one backend behind the shared validation layer.
+
+    Shapes: ``x`` (N, D), ``w`` (D, H), ``b`` (H,) or None, ``dy`` (N, H). float32 or float64,
+    one dtype per call; the result has the input dtype. No input is ever modified, except
+    ``param`` in :meth:`sgd_update` and the ``*_out`` buffers.
+    """
+
+    def __init__(self, module: ModuleType | KernelBackend) -> None:
+        missing = [f for f in _PROTOCOL_FUNCTIONS if not callable(getattr(module, f, None))]
+        if missing or not isinstance(getattr(module, "name", None), str):
+            raise TypeError(f"backend module {module!r} does not implement {missing or ['name']}")
+        self._impl = module
+        self.name: str = module.name
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r})"
+
+    @property
+    def module(self) -> KernelBackend:
+        """The raw backend module (kernels without validation)."""
+        return self._impl
+
+    def warmup(self) -> None:
+        """Compile (or load from the on-disk cache) every kernel for float32 and float64."""
+        self._impl.warmup()
+
+    # -- dense layer -----------------------------------------------------------------------
+
+    def _dense_args(self, x: object, w: object, b: object
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        x = v.as_float_array("x", x, 2)
+        w = v.as_float_array("w", w, 2)
+        b = None if b is None else v.as_float_array("b", b, 1)
+        v.common_dtype(x=x, w=w, b=b)
+        v.check_dim("x", x.shape[1], "columns", "w", w.shape[0], "rows", x, w)
+        if b is not None:
+            v.check_dim("b", b.shape[0], "entries", "w", w.shape[1], "columns", b, w)
+        return v.contiguous(x), v.contiguous(w), v.contiguous(b)
+
+    def _dense_forward(self, kernel: Callable, x: object, w: object, b: object,
+                       out: np.ndarray | None) -> np.ndarray:
+        x, w, b = self._dense_args(x, w, b)
+        res = _Out("out", out, (x.shape[0], w.shape[1]), x.dtype, (x, w, b))
+        kernel(x, w, b, res.target)
+        return res.done()
+
+    def linear_forward(self, x: object, w: object, b: object = None, *,
+                       out: np.ndarray | None = None) -> np.ndarray:
+        """x (N, D) @ w (D, H) + b (H,) -> (N, H)."""
+        return self._dense_forward(self._impl.linear_forward, x, w, b, out)
+
+    def linear_relu_forward(self, x: object, w: object, b: object = None, *,
+                            out: np.ndarray | None = None) -> np.ndarray:
+        """relu(x (N, D) @ w (D, H) + b (H,)) -> (N, H), fused into one pass over the output."""
+        return self._dense_forward(self._impl.linear_relu_forward, x, w, b, out)
+
+    def linear_backward(self, x: object, w: object, dy: object, *, need_dx: bool = True,
+                        dx_out: np.ndarray | None = None, dw_out: np.ndarray | None = None,
+                        db_out: np.ndarray | None = None
+                        ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """Gradients of y = x @ w + b: dx = dy @ w.T (N, D), dw = x.T @ dy (D, H), db = dy.sum(0).
+
+        ``dw_out`` / ``db_out``, when given, are accumulated into (the gradient is *added*) and
+        returned; ``dx_out`` is overwritten. ``need_dx=False`` skips dx and returns None for it.
+        """
+        x, w, _ = self._dense_args(x, w, None)
+        dy = v.as_float_array("dy", dy, 2)
+        v.common_dtype(x=x, dy=dy)
+        v.check_dim("dy", dy.shape[0], "rows", "x", x.shape[0], "rows", dy, x)
+        v.check_dim("dy", dy.shape[1], "columns", "w", w.shape[1], "columns", dy, w)
+        dy = v.contiguous(dy)
+        (n, d), h = x.shape, w.shape[1]
+        inputs = (x, w, dy)
+        dx = _Out("dx_out", dx_out, (n, d), x.dtype, inputs) if need_dx else None
+        if dx is None and dx_out is not None:
+            raise ValueError("dx_out was given but need_dx is False")
+        dw = _Out("dw_out", dw_out, (d, h), x.dtype, inputs, accumulate=True)
+        db = _Out("db_out", db_out, (h,), x.dtype, inputs, accumulate=True)
+        self._impl.linear_backward(x, w, dy, None if dx is None else dx.target,
+                                   dw.target, db.target)
+        return (None if dx is None else dx.done()), dw.done(), db.done()
+
+    # -- elementwise -----------------------------------------------------------------------
+
+    def relu_forward(self, u: object, *, out: np.ndarray | None = None) -> np.ndarray:
+        """max(u, 0) elementwise, any shape, as a new array (or into ``out``); u is unchanged."""
+        u = v.as_float_array("u", u)
+        res = _Out("out", out, u.shape, u.dtype, (u,), elementwise=True)
+        self._impl.relu_forward(v.contiguous(u).reshape(-1), res.flat())
+        return res.done()
+
+    def relu_backward(self, da: object, y: object, *, out: np.ndarray | None = None
+                      ) -> np.ndarray:
+        """da where y > 0, else 0 (y: the pre-activation or the activation; same mask)."""
+        da = v.as_float_array("da", da)
+        y = v.as_float_array("y", y)
+        v.common_dtype(da=da, y=y)
+        v.same_shape("da", da, "y", y)
+        res = _Out("out", out, da.shape, da.dtype, (da, y), elementwise=True)
+        self._impl.relu_backward(v.contiguous(da).reshape(-1), v.contiguous(y).reshape(-1),
+                                 res.flat())
+        return res.done()
+
+    def mse_loss(self, pred: object, target: object, reduction: str = "mean", *,
+                 out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """(0.5 * mean (or sum) of (pred - target)**2, its gradient w.r.t. pred); any shape.
+
+        The loss of an empty batch is 0.0 for either reduction.
+        """
+        pred = v.as_float_array("pred", pred)
+        target = v.as_float_array("target", target)
+        v.common_dtype(pred=pred, target=target)
+        v.same_shape("pred", pred, "target", target)
+        reduction = v.check_reduction(reduction)
+        res = _Out("out", out, pred.shape, pred.dtype, (pred, target), elementwise=True)
+        loss = self._impl.mse_loss(v.contiguous(pred).reshape(-1),
+                                   v.contiguous(target).reshape(-1), reduction, res.flat())
+        return float(loss), res.done()
+
+    def sgd_update(self, param: np.ndarray, grad: object, lr: float) -> None:
+        """param -= lr * grad, in place; returns None."""
+        param = v.check_param(param)
+        grad = v.as_float_array("grad", grad)
+        v.common_dtype(param=param, grad=grad)
+        v.same_shape("param", param, "grad", grad)
+        lr = v.check_lr(lr)
+        target = _Out("param", param, param.shape, param.dtype, (grad,), elementwise=True,
+                      accumulate=True)
+        self._impl.sgd_update(target.flat(), v.contiguous(grad).reshape(-1), lr)
+        target.done()
+
+
+# The raw functions every backend module must define, read off the protocol itself.
+_PROTOCOL_FUNCTIONS = tuple(
+    n for n, f in vars(KernelBackend).items() if callable(f) and not n.startswith("_")
+)

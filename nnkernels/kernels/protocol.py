@@ -1,0 +1,57 @@
+"""The backend protocol: what a backend module must implement.
+
+A backend is a module (``numpy_backend``, ``numba_backend``, ...) with a ``name`` and the
+functions below. They are *raw* kernels: the validation layer (``validation.py``, used by
+``api.Backend``) has already checked every argument, so a kernel may assume
+
+- all arrays share one dtype, float32 or float64, and are C-contiguous;
+- shapes fit: ``x`` (N, D), ``w`` (D, H), ``b`` (H,) or None, ``dy`` (N, H);
+- elementwise kernels get 1-D (raveled) arrays of equal length;
+- output buffers are preallocated, of the right shape and dtype, C-contiguous, and share no
+  memory with the inputs (except elementwise kernels, where ``out`` may *be* an input);
+- ``lr`` is a positive finite Python float.
+
+Kernels write their results into the given buffers. Adding a backend means writing one module
+that satisfies this protocol and registering it in ``nnkernels.kernels``; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class KernelBackend(Protocol):
+    """Raw kernels of one backend (see the module docstring for the assumptions)."""
+
+    name: str
+
+    def linear_forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                       out: np.ndarray) -> None:
+        """out (N, H) = x (N, D) @ w (D, H) + b (H,)."""
+
+    def linear_relu_forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                            out: np.ndarray) -> None:
+        """out (N, H) = max(x @ w + b, 0), fused into one pass over the output."""
+
+    def linear_backward(self, x: np.ndarray, w: np.ndarray, dy: np.ndarray,
+                        dx: np.ndarray | None, dw: np.ndarray, db: np.ndarray) -> None:
+        """dx (N, D) = dy @ w.T (skipped when None); dw (D, H) += x.T @ dy; db (H,) += dy.sum(0)."""
+
+    def relu_forward(self, u: np.ndarray, out: np.ndarray) -> None:
+        """out = max(u, 0) elementwise; NaN propagates."""
+
+    def relu_backward(self, da: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+        """out = da where y > 0, else 0."""
+
+    def mse_loss(self, pred: np.ndarray, target: np.ndarray, reduction: str,
+                 dpred: np.ndarray) -> float:
+        """Return 0.5 * mean (or sum) of (pred - target)**2 and write its gradient into dpred."""
+
+    def sgd_update(self, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        """param -= lr * grad, in place."""
+
+    def warmup(self) -> None:
+        """Compile (or load from cache) everything, so that later calls never compile."""
