@@ -12,6 +12,7 @@ from .dense import (
     relu_forward,
     sgd_update,
 )
+from .training import mlp_train
 
 name = "numpy"
 
@@ -30,4 +31,5 @@ __all__ = [
     "relu_backward",
     "mse_loss",
     "sgd_update",
+    "mlp_train",
 ]
