@@ -1,4 +1,4 @@
-"""The numpy reference backend: short, obviously correct, and the truth the others are tested against.
+"""The numpy reference backend: short, obviously correct, the truth the others are tested against.
 
 It never imports numba, so it can be run and read without it.
 """
