@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import dense
+from . import dense, training
 from .dense import (
     linear_backward,
     linear_forward,
@@ -14,6 +14,7 @@ from .dense import (
     relu_forward,
     sgd_update,
 )
+from .training import mlp_train
 
 name = "numba"
 
@@ -26,6 +27,7 @@ def warmup() -> None:
     """
     for dtype in (np.float32, np.float64):
         dense.warmup(dtype)
+    training.warmup()
 
 
 __all__ = [
@@ -38,4 +40,5 @@ __all__ = [
     "relu_backward",
     "mse_loss",
     "sgd_update",
+    "mlp_train",
 ]
