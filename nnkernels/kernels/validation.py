@@ -128,7 +128,7 @@ def check_mlp_params(params: object, x: np.ndarray, y: np.ndarray) -> list[np.nd
                          f"b2 (O,)], got {type(params).__name__}"
                          + (f" of length {len(params)}" if isinstance(params, Sequence) else ""))
     checked = []
-    for i, (name, p, ndim) in enumerate(zip(MLP_PARAM_NAMES, params, (2, 1, 2, 1))):
+    for i, (name, p, ndim) in enumerate(zip(MLP_PARAM_NAMES, params, (2, 1, 2, 1), strict=True)):
         label = f"params[{i}] ({name})"
         if not isinstance(p, np.ndarray):
             raise TypeError(f"{label} must be a numpy.ndarray (it is updated in place), "

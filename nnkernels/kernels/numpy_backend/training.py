@@ -46,5 +46,5 @@ def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: 
         linear_backward(hidden, w2, dpred, dhidden, dw2, db2)
         relu_backward(dhidden.reshape(-1), hidden.reshape(-1), dhidden.reshape(-1))
         linear_backward(x, w1, dhidden, None, dw1, db1)
-        for p, g in zip(params, grads):
+        for p, g in zip(params, grads, strict=True):
             sgd_update(p.reshape(-1), g.reshape(-1), lr)
