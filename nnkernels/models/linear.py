@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 
+from ..kernels import Backend
 from .base import BaseEstimator
+from .mlp import _progress
 
 
 class LinearRegression(BaseEstimator):
@@ -34,14 +36,33 @@ class LinearRegression(BaseEstimator):
         rng = self._rng()
         X, y, y_1d = self._check_Xy(X, y)
         Xs, ys = self._set_scaling(X, y)
-        (n, d), o = Xs.shape, ys.shape[1]
         dt = Xs.dtype
-        w = (rng.standard_normal((d, o)) * 0.01).astype(dt)
-        b = np.zeros(o, dt)
+        w = (rng.standard_normal((Xs.shape[1], ys.shape[1])) * 0.01).astype(dt)
+        b = np.zeros(ys.shape[1], dt)
+        losses = np.empty(max_iter)
+        progress = _progress(self.verbose, max_iter, f"{type(self).__name__} [{be.name}]")
+        try:
+            self._descend(be, Xs, ys, w, b, lr, losses, progress)
+        finally:
+            if progress is not None:
+                progress.close()
+        self.w_, self.b_ = w, b
+        # The same model in data units: y = ((X - xm) / xs) @ w * ys + b * ys + ym.
+        self.coef_ = (w / self.x_scale_[:, None]) * self.y_scale_
+        self.intercept_ = self.y_mean_ + self.y_scale_ * b - self.x_mean_ @ self.coef_
+        self.n_iter_ = max_iter
+        self.loss_history_ = losses
+        self.backend_ = be.name
+        self._finish_fit(y_1d)
+        return self
+
+    def _descend(self, be: Backend, Xs: np.ndarray, ys: np.ndarray, w: np.ndarray, b: np.ndarray,
+                 lr: float, losses: np.ndarray, progress) -> None:
+        """len(losses) full-batch gradient steps on w (D, O), b (O,), all through the kernels."""
+        (n, d), o, dt = Xs.shape, ys.shape[1], Xs.dtype
         pred, dpred = np.empty((n, o), dt), np.empty((n, o), dt)
         gw, gb = np.empty((d, o), dt), np.empty(o, dt)
-        losses = np.empty(max_iter)
-        for i in range(max_iter):
+        for i in range(losses.shape[0]):
             be.linear_forward(Xs, w, b, out=pred)
             loss, _ = be.mse_loss(pred, ys, out=dpred)
             if not math.isfinite(loss):
@@ -52,15 +73,8 @@ class LinearRegression(BaseEstimator):
             be.linear_backward(Xs, w, dpred, need_dx=False, dw_out=gw, db_out=gb)
             be.sgd_update(w, gw, lr)
             be.sgd_update(b, gb, lr)
-        self.w_, self.b_ = w, b
-        # The same model in data units: y = ((X - xm) / xs) @ w * ys + b * ys + ym.
-        self.coef_ = (w / self.x_scale_[:, None]) * self.y_scale_
-        self.intercept_ = self.y_mean_ + self.y_scale_ * b - self.x_mean_ @ self.coef_
-        self.n_iter_ = max_iter
-        self.loss_history_ = losses
-        self.backend_ = be.name
-        self._finish_fit(y_1d)
-        return self
+            if progress is not None:
+                progress.update(1)
 
     def _forward(self, Xs: np.ndarray) -> np.ndarray:
         """Standardised predictions Xs @ w_ + b_ (through the backend)."""
