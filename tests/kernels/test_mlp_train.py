@@ -50,15 +50,16 @@ def test_fused_matches_composed_reference(shape, dtype) -> None:
     _compare(*shape, dtype)
 
 
-@given(n=st.integers(0, 600), d=st.integers(1, 5), h=st.integers(1, 24), o=st.integers(1, 3),
+@given(n=st.integers(0, 600), d=st.integers(1, 5), h=st.integers(1, 48), o=st.integers(1, 3),
        dtype=st.sampled_from([np.float32, np.float64]))
 def test_fused_matches_reference_any_shape(n, d, h, o, dtype) -> None:
     _compare(n, d, h, o, dtype, steps=2)
 
 
-def test_large_problem_takes_the_parallel_path(dtype) -> None:
-    # N * H * (D + O) above the numba backend's serial threshold.
-    _compare(20_000, 1, 16, 1, dtype, steps=2)
+@pytest.mark.parametrize("h", [16, 64])
+def test_large_problem_takes_the_parallel_path(h, dtype) -> None:
+    # N * H * (D + O) above the numba backend's serial threshold; narrow and wide kernels.
+    _compare(20_000, 1, h, 1, dtype, steps=2)
 
 
 def test_loss_and_gradient_are_those_of_the_mean_loss() -> None:
@@ -117,9 +118,9 @@ def test_calls_split_anywhere_give_the_same_result(backend) -> None:
 
 
 @pytest.mark.skipif("numba" not in BACKENDS, reason="numba is not installed")
-@pytest.mark.parametrize("n", [700, 5_000, 30_000])
-def test_numba_bitwise_equal_for_any_thread_count(n, dtype) -> None:
-    x, y, params = _problem(n, 2, 24, 1, dtype)
+@pytest.mark.parametrize("n,h", [(700, 24), (5_000, 24), (30_000, 12), (5_000, 64)])
+def test_numba_bitwise_equal_for_any_thread_count(n, h, dtype) -> None:
+    x, y, params = _problem(n, 2, h, 1, dtype)
     be = nnkernels.get_backend("numba")
     before = nnkernels.get_num_threads()
     runs = []

@@ -1,8 +1,10 @@
 """Fused full-batch training of a one-hidden-layer MLP: forward, backward and SGD in one pass.
 
 pred = relu(x @ w1 + b1) @ w2 + b2 with x (N, D), y (N, O), w1 (D, H), b1 (H,), w2 (H, O),
-b2 (O,). One step walks the records once, four at a time: the hidden activations of those four
-records live in a (4, H) workspace only, so no (N, H) intermediate is ever built. The records
+b2 (O,). One step walks the records once, one at a time: the hidden activations of a record
+live in an (H,) workspace only, so no (N, H) intermediate is ever built. Narrow hidden layers
+use scalar loops (w1 kept transposed); wide ones (H >= WIDE_HIDDEN) loops over H that
+vectorise (w2 kept transposed). The records
 are split into a fixed number of chunks that depends on N only; each chunk accumulates its own
 gradient partial and the partials are summed in chunk order, so the result is bitwise the same
 for any thread count and whether the chunks run in parallel or one after another. The iteration
@@ -22,6 +24,15 @@ MAX_CHUNKS = 16
 # parallel region costs several microseconds to start, more than the whole step at the seed's
 # size.
 PARALLEL_WORK = 200_000
+# From this many hidden units on, the loops run over H and vectorise (one record at a time);
+# below it, scalar loops per record cost less than setting up short vector loops.
+WIDE_HIDDEN = 32
+# The chunk kernels: scalar loops for few hidden units (a special case for one input and one
+# output), loops over H for many.
+NARROW, SINGLE, WIDE = 0, 1, 2
+# Only the dot products over H in the wide kernel may be reassociated (vectorised sums);
+# no flag that changes NaN or inf handling.
+FM = {"reassoc", "contract"}
 
 
 def n_chunks(n: int) -> int:
@@ -30,204 +41,268 @@ def n_chunks(n: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _chunk_grad(x, y, w1t, b1, w2, b2, inv, start, stop, gw1t, gb1, gw2, gb2, a, g):
-    """Add the gradient of records [start, stop) into this chunk's partials; return sum(e**2).
+def _chunk_grad_narrow(x, y, w1t, b1, w2, b2, inv, start, stop, gw1t, gb1, gw2, gb2, a, s, g):
+    """Narrow layers: add the gradient of records [start, stop) into the partials; sum(e**2).
 
-    w1t (H, D) is w1 transposed (so the inner loops over D are contiguous); gw1t (H, D),
-    gb1 (H,), gw2 (H, O), gb2 (O,) are the partials; a (4, H) and g (4, O) are workspaces.
+    Scalar loops over few hidden units, no vector set-up cost: w1t, gw1t (H, D) are w1 and its
+    partial transposed; w2, gw2 (H, O); a (H,) and g (O,) are workspaces (s is unused here).
     """
     d_in = x.shape[1]
     n_hidden = w1t.shape[0]
     n_out = w2.shape[1]
     zero = inv - inv
     sq = 0.0
-    r = start
-    # Four records per inner iteration: each weight loaded once serves four records.
-    while r + 4 <= stop:
-        for j in range(n_hidden):
-            u0 = b1[j]
-            u1 = u0
-            u2 = u0
-            u3 = u0
-            for d in range(d_in):
-                wv = w1t[j, d]
-                u0 += x[r, d] * wv
-                u1 += x[r + 1, d] * wv
-                u2 += x[r + 2, d] * wv
-                u3 += x[r + 3, d] * wv
-            # relu that lets NaN through (like np.maximum): u < 0 is False for NaN.
-            a[0, j] = zero if u0 < zero else u0
-            a[1, j] = zero if u1 < zero else u1
-            a[2, j] = zero if u2 < zero else u2
-            a[3, j] = zero if u3 < zero else u3
+    for r in range(start, stop):
         for o in range(n_out):
-            p0 = b2[o]
-            p1 = p0
-            p2 = p0
-            p3 = p0
-            for j in range(n_hidden):
-                wv = w2[j, o]
-                p0 += a[0, j] * wv
-                p1 += a[1, j] * wv
-                p2 += a[2, j] * wv
-                p3 += a[3, j] * wv
-            e0 = p0 - y[r, o]
-            e1 = p1 - y[r + 1, o]
-            e2 = p2 - y[r + 2, o]
-            e3 = p3 - y[r + 3, o]
-            sq += (float(e0) * float(e0) + float(e1) * float(e1)
-                   + float(e2) * float(e2) + float(e3) * float(e3))
-            g[0, o] = e0 * inv
-            g[1, o] = e1 * inv
-            g[2, o] = e2 * inv
-            g[3, o] = e3 * inv
-            gb2[o] += g[0, o] + g[1, o] + g[2, o] + g[3, o]
-        for j in range(n_hidden):
-            s0 = zero
-            s1 = zero
-            s2 = zero
-            s3 = zero
-            a0 = a[0, j]
-            a1 = a[1, j]
-            a2 = a[2, j]
-            a3 = a[3, j]
-            for o in range(n_out):
-                wv = w2[j, o]
-                g0 = g[0, o]
-                g1 = g[1, o]
-                g2 = g[2, o]
-                g3 = g[3, o]
-                s0 += g0 * wv
-                s1 += g1 * wv
-                s2 += g2 * wv
-                s3 += g3 * wv
-                gw2[j, o] += a0 * g0 + a1 * g1 + a2 * g2 + a3 * g3
-            # The ReLU mask is taken on the activation (closed for 0 and for NaN).
-            s0 = s0 if a0 > zero else zero
-            s1 = s1 if a1 > zero else zero
-            s2 = s2 if a2 > zero else zero
-            s3 = s3 if a3 > zero else zero
-            gb1[j] += s0 + s1 + s2 + s3
-            for d in range(d_in):
-                gw1t[j, d] += (x[r, d] * s0 + x[r + 1, d] * s1
-                               + x[r + 2, d] * s2 + x[r + 3, d] * s3)
-        r += 4
-    # The last N % 4 records of the chunk, one at a time.
-    while r < stop:
+            g[o] = zero
         for j in range(n_hidden):
             u = b1[j]
             for d in range(d_in):
                 u += x[r, d] * w1t[j, d]
-            a[0, j] = zero if u < zero else u
-        for o in range(n_out):
-            p = b2[o]
-            for j in range(n_hidden):
-                p += a[0, j] * w2[j, o]
-            e = p - y[r, o]
-            sq += float(e) * float(e)
-            g[0, o] = e * inv
-            gb2[o] += g[0, o]
-        for j in range(n_hidden):
-            s = zero
-            a0 = a[0, j]
+            # relu that lets NaN through (like np.maximum): u < 0 is False for NaN.
+            u = zero if u < zero else u
+            a[j] = u
             for o in range(n_out):
-                s += g[0, o] * w2[j, o]
-                gw2[j, o] += a0 * g[0, o]
-            s = s if a0 > zero else zero
-            gb1[j] += s
-            for d in range(d_in):
-                gw1t[j, d] += x[r, d] * s
-        r += 1
+                g[o] += u * w2[j, o]
+        for o in range(n_out):
+            e = g[o] + b2[o] - y[r, o]
+            sq += float(e) * float(e)
+            g[o] = e * inv
+            gb2[o] += g[o]
+        for j in range(n_hidden):
+            u = a[j]
+            sj = zero
+            for o in range(n_out):
+                sj += g[o] * w2[j, o]
+                gw2[j, o] += u * g[o]
+            # The ReLU mask on the activation: closed for 0 and NaN, where the gradient is 0.
+            if u > zero:
+                gb1[j] += sj
+                for d in range(d_in):
+                    gw1t[j, d] += x[r, d] * sj
     return sq
 
 
 @njit(cache=True, nogil=True)
-def _reduce_and_step(w1t, b1, w2, b2, lr, pw1t, pb1, pw2, pb2):
-    """Sum the chunk partials in chunk order and take the SGD step p -= lr * grad."""
-    nc = pw1t.shape[0]
-    n_hidden, d_in = w1t.shape
-    n_out = w2.shape[1]
-    for j in range(n_hidden):
-        for d in range(d_in):
-            s = pw1t[0, j, d]
-            for c in range(1, nc):
-                s += pw1t[c, j, d]
-            w1t[j, d] = w1t[j, d] - lr * s
-        s = pb1[0, j]
-        for c in range(1, nc):
-            s += pb1[c, j]
-        b1[j] = b1[j] - lr * s
+def _chunk_grad_single(x, y, w1t, b1, w2, b2, inv, start, stop, gw1t, gb1, gw2, gb2, a, s, g):
+    """Narrow layers with one input and one output (D = O = 1, the seed's network).
+
+    Same layouts as _chunk_grad_narrow, but everything per record stays in registers: the
+    hidden pre-activation is recomputed in the backward loop (one multiply-add) instead of being
+    stored, which lets the compiler keep the loops free of memory round trips.
+    """
+    n_hidden = w1t.shape[0]
+    zero = inv - inv
+    sq = 0.0
+    gb = zero
+    for r in range(start, stop):
+        xv = x[r, 0]
+        p = b2[0]
+        for j in range(n_hidden):
+            u = b1[j] + xv * w1t[j, 0]
+            u = zero if u < zero else u
+            p += u * w2[j, 0]
+        e = p - y[r, 0]
+        sq += float(e) * float(e)
+        gv = e * inv
+        gb += gv
+        for j in range(n_hidden):
+            u = b1[j] + xv * w1t[j, 0]
+            u = zero if u < zero else u
+            gw2[j, 0] += u * gv
+            if u > zero:
+                sj = gv * w2[j, 0]
+                gb1[j] += sj
+                gw1t[j, 0] += xv * sj
+    gb2[0] += gb
+    return sq
+
+
+@njit(cache=True, nogil=True, fastmath=FM)
+def _chunk_grad_wide(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2, a, s, g):
+    """Wide layers: add the gradient of records [start, stop) into the partials; return sum(e**2).
+
+    One record at a time, every loop runs over the H hidden units (contiguous, so it
+    vectorises): w1, gw1 (D, H); w2t, gw2t (O, H) are w2 and its partial transposed; a, s (H,)
+    and g (O,) are workspaces. Only the sums over H (pred) are reassociated by fastmath.
+    """
+    d_in = x.shape[1]
+    n_hidden = w1.shape[1]
+    n_out = w2t.shape[0]
+    zero = inv - inv
+    sq = 0.0
+    for r in range(start, stop):
+        xv = x[r, 0]
+        wr = w1[0]
+        for j in range(n_hidden):
+            a[j] = b1[j] + xv * wr[j]
+        for d in range(1, d_in):
+            xv = x[r, d]
+            wr = w1[d]
+            for j in range(n_hidden):
+                a[j] += xv * wr[j]
+        for j in range(n_hidden):
+            u = a[j]
+            a[j] = zero if u < zero else u
         for o in range(n_out):
-            s = pw2[0, j, o]
+            wr = w2t[o]
+            p = zero
+            for j in range(n_hidden):
+                p += a[j] * wr[j]
+            e = p + b2[o] - y[r, o]
+            sq += float(e) * float(e)
+            g[o] = e * inv
+            gb2[o] += g[o]
+        gv = g[0]
+        wr = w2t[0]
+        gr = gw2t[0]
+        for j in range(n_hidden):
+            s[j] = gv * wr[j]
+            gr[j] += a[j] * gv
+        for o in range(1, n_out):
+            gv = g[o]
+            wr = w2t[o]
+            gr = gw2t[o]
+            for j in range(n_hidden):
+                s[j] += gv * wr[j]
+                gr[j] += a[j] * gv
+        for j in range(n_hidden):
+            v = s[j] if a[j] > zero else zero
+            s[j] = v
+            gb1[j] += v
+        for d in range(d_in):
+            xv = x[r, d]
+            gr = gw1[d]
+            for j in range(n_hidden):
+                gr[j] += xv * s[j]
+    return sq
+
+@njit(cache=True, nogil=True)
+def _reduce_and_step(wa, b1, wb, b2, lr, pwa, pb1, pwb, pb2):
+    """Sum the chunk partials in chunk order and take the SGD step p -= lr * grad.
+
+    wa, wb are the working copies of w1 and w2 in whichever layout the chunk kernel uses; the
+    partials pwa, pwb (chunks first) share that layout.
+    """
+    nc = pwa.shape[0]
+    for i in range(wa.shape[0]):
+        for k in range(wa.shape[1]):
+            acc = pwa[0, i, k]
             for c in range(1, nc):
-                s += pw2[c, j, o]
-            w2[j, o] = w2[j, o] - lr * s
-    for o in range(n_out):
-        s = pb2[0, o]
+                acc += pwa[c, i, k]
+            wa[i, k] = wa[i, k] - lr * acc
+    for i in range(wb.shape[0]):
+        for k in range(wb.shape[1]):
+            acc = pwb[0, i, k]
+            for c in range(1, nc):
+                acc += pwb[c, i, k]
+            wb[i, k] = wb[i, k] - lr * acc
+    for j in range(b1.shape[0]):
+        acc = pb1[0, j]
         for c in range(1, nc):
-            s += pb2[c, o]
-        b2[o] = b2[o] - lr * s
+            acc += pb1[c, j]
+        b1[j] = b1[j] - lr * acc
+    for o in range(b2.shape[0]):
+        acc = pb2[0, o]
+        for c in range(1, nc):
+            acc += pb2[c, o]
+        b2[o] = b2[o] - lr * acc
 
 
 @njit(cache=True, nogil=True)
-def _train_serial(x, y, w1, b1, w2, b2, lr, inv, losses, nc):
+def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, pwa, pb1, pwb, pb2, a, s, g):
+    """The chunk kernel of the given kind (WIDE, SINGLE or NARROW; see each kernel)."""
+    if kind == WIDE:
+        return _chunk_grad_wide(x, y, wa, b1, wb, b2, inv, start, stop, pwa, pb1, pwb, pb2,
+                                a, s, g)
+    if kind == SINGLE:
+        return _chunk_grad_single(x, y, wa, b1, wb, b2, inv, start, stop, pwa, pb1, pwb, pb2,
+                                  a, s, g)
+    return _chunk_grad_narrow(x, y, wa, b1, wb, b2, inv, start, stop, pwa, pb1, pwb, pb2,
+                              a, s, g)
+
+
+@njit(cache=True, nogil=True)
+def _working_copies(w1, w2, kind):
+    """w1 (D, H) and w2.T (O, H) for the wide kernel; w1.T (H, D) and w2 (H, O) otherwise."""
+    if kind == WIDE:
+        return w1.copy(), np.ascontiguousarray(w2.T)
+    return np.ascontiguousarray(w1.T), w2.copy()
+
+
+@njit(cache=True, nogil=True)
+def _write_back(w1, w2, wa, wb, kind):
+    """Copy the working copies back into the caller's w1 and w2."""
+    if kind == WIDE:
+        w1[:] = wa
+        w2[:] = wb.T
+    else:
+        w1[:] = wa.T
+        w2[:] = wb
+
+
+@njit(cache=True, nogil=True)
+def _train_serial(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind):
     """len(losses) steps, the nc chunks one after another (small problems)."""
-    n, d_in = x.shape
+    n = x.shape[0]
     n_hidden = w1.shape[1]
     n_out = w2.shape[1]
     dt = x.dtype
-    w1t = np.ascontiguousarray(w1.T)
-    pw1t = np.zeros((nc, n_hidden, d_in), dt)
+    wa, wb = _working_copies(w1, w2, kind)
+    pwa = np.zeros((nc, wa.shape[0], wa.shape[1]), dt)
+    pwb = np.zeros((nc, wb.shape[0], wb.shape[1]), dt)
     pb1 = np.zeros((nc, n_hidden), dt)
-    pw2 = np.zeros((nc, n_hidden, n_out), dt)
     pb2 = np.zeros((nc, n_out), dt)
-    a = np.empty((4, n_hidden), dt)
-    g = np.empty((4, n_out), dt)
+    a = np.empty(n_hidden, dt)
+    s = np.empty(n_hidden, dt)
+    g = np.empty(n_out, dt)
     total = n * n_out
     for it in range(losses.shape[0]):
-        pw1t[:] = 0
+        pwa[:] = 0
+        pwb[:] = 0
         pb1[:] = 0
-        pw2[:] = 0
         pb2[:] = 0
         sq = 0.0
         for c in range(nc):
-            sq += _chunk_grad(x, y, w1t, b1, w2, b2, inv, c * n // nc, (c + 1) * n // nc,
-                              pw1t[c], pb1[c], pw2[c], pb2[c], a, g)
+            sq += _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, c * n // nc, (c + 1) * n // nc,
+                              pwa[c], pb1[c], pwb[c], pb2[c], a, s, g)
         losses[it] = 0.5 * sq / total if total > 0 else 0.0
-        _reduce_and_step(w1t, b1, w2, b2, lr, pw1t, pb1, pw2, pb2)
-    w1[:] = w1t.T
+        _reduce_and_step(wa, b1, wb, b2, lr, pwa, pb1, pwb, pb2)
+    _write_back(w1, w2, wa, wb, kind)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _train_parallel(x, y, w1, b1, w2, b2, lr, inv, losses, nc):
+def _train_parallel(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind):
     """len(losses) steps, the nc chunks in parallel, each into its own partial."""
-    n, d_in = x.shape
+    n = x.shape[0]
     n_hidden = w1.shape[1]
     n_out = w2.shape[1]
     dt = x.dtype
-    w1t = np.ascontiguousarray(w1.T)
-    pw1t = np.zeros((nc, n_hidden, d_in), dt)
+    wa, wb = _working_copies(w1, w2, kind)
+    pwa = np.zeros((nc, wa.shape[0], wa.shape[1]), dt)
+    pwb = np.zeros((nc, wb.shape[0], wb.shape[1]), dt)
     pb1 = np.zeros((nc, n_hidden), dt)
-    pw2 = np.zeros((nc, n_hidden, n_out), dt)
     pb2 = np.zeros((nc, n_out), dt)
     psq = np.zeros(nc)
-    a = np.empty((nc, 4, n_hidden), dt)
-    g = np.empty((nc, 4, n_out), dt)
+    a = np.empty((nc, n_hidden), dt)
+    s = np.empty((nc, n_hidden), dt)
+    g = np.empty((nc, n_out), dt)
     total = n * n_out
     for it in range(losses.shape[0]):
         for c in prange(nc):
-            pw1t[c] = 0
+            pwa[c] = 0
+            pwb[c] = 0
             pb1[c] = 0
-            pw2[c] = 0
             pb2[c] = 0
-            psq[c] = _chunk_grad(x, y, w1t, b1, w2, b2, inv, c * n // nc, (c + 1) * n // nc,
-                                 pw1t[c], pb1[c], pw2[c], pb2[c], a[c], g[c])
+            psq[c] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, c * n // nc,
+                                 (c + 1) * n // nc, pwa[c], pb1[c], pwb[c], pb2[c], a[c], s[c],
+                                 g[c])
         sq = 0.0
         for c in range(nc):
             sq += psq[c]
         losses[it] = 0.5 * sq / total if total > 0 else 0.0
-        _reduce_and_step(w1t, b1, w2, b2, lr, pw1t, pb1, pw2, pb2)
-    w1[:] = w1t.T
+        _reduce_and_step(wa, b1, wb, b2, lr, pwa, pb1, pwb, pb2)
+    _write_back(w1, w2, wa, wb, kind)
 
 
 def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray,
@@ -242,7 +317,11 @@ def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: 
     nc = n_chunks(n)
     parallel = nc > 1 and n * n_hidden * (d_in + n_out) >= PARALLEL_WORK
     train = _train_parallel if parallel else _train_serial
-    train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc)
+    if n_hidden >= WIDE_HIDDEN:
+        kind = WIDE
+    else:
+        kind = SINGLE if d_in == 1 and n_out == 1 else NARROW
+    train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind)
 
 
 def warmup() -> None:
@@ -253,4 +332,5 @@ def warmup() -> None:
         for train in (_train_serial, _train_parallel):
             params = (np.zeros((1, 2), dt), np.zeros(2, dt), np.zeros((2, 1), dt),
                       np.zeros(1, dt))
-            train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1)
+            for kind in (NARROW, SINGLE, WIDE):
+                train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1, kind)
