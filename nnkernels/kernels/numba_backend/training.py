@@ -2,9 +2,9 @@
 
 pred = relu(x @ w1 + b1) @ w2 + b2 with x (N, D), y (N, O), w1 (D, H), b1 (H,), w2 (H, O),
 b2 (O,). One step walks the records once, one at a time: the hidden activations of a record
-live in an (H,) workspace only, so no (N, H) intermediate is ever built. Narrow hidden layers
-use scalar loops (w1 kept transposed); wide ones (H >= WIDE_HIDDEN) loops over H that
-vectorise (w2 kept transposed). The records
+live in an (H,) workspace only, so no (N, H) intermediate is ever built. Every loop runs along
+the hidden units (w2 is kept transposed) and vectorises; the seed's shape (D = O = 1, few
+hidden units) has a scalar kernel of its own. The records
 are split into a fixed number of chunks that depends on N only; each chunk accumulates its own
 gradient partial and the partials are summed in chunk order, so the result is bitwise the same
 for any thread count and whether the chunks run in parallel or one after another. The iteration
@@ -24,12 +24,10 @@ MAX_CHUNKS = 16
 # parallel region costs several microseconds to start, more than the whole step at the seed's
 # size.
 PARALLEL_WORK = 200_000
-# From this many hidden units on, the loops run over H and vectorise (one record at a time);
-# below it, scalar loops per record cost less than setting up short vector loops.
+# The chunk kernels: WIDE (loops over H that vectorise, any D and O) and SINGLE (D = O = 1 with
+# fewer than WIDE_HIDDEN hidden units: scalar, register-only loops beat short vector loops).
 WIDE_HIDDEN = 32
-# The chunk kernels: scalar loops for few hidden units (a special case for one input and one
-# output), loops over H for many.
-NARROW, SINGLE, WIDE = 0, 1, 2
+SINGLE, WIDE = 1, 2
 # Only the dot products over H in the wide kernel may be reassociated (vectorised sums);
 # no flag that changes NaN or inf handling.
 FM = {"reassoc", "contract"}
@@ -41,57 +39,14 @@ def n_chunks(n: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _chunk_grad_narrow(x, y, w1t, b1, w2, b2, inv, start, stop, gw1t, gb1, gw2, gb2, a, s, g):
-    """Narrow layers: add the gradient of records [start, stop) into the partials; sum(e**2).
+def _chunk_grad_single(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2, a, s, g):
+    """Few hidden units, one input and one output (D = O = 1, the seed's network).
 
-    Scalar loops over few hidden units, no vector set-up cost: w1t, gw1t (H, D) are w1 and its
-    partial transposed; w2, gw2 (H, O); a (H,) and g (O,) are workspaces (s is unused here).
+    Layouts as in _chunk_grad_wide (a, s, g unused). Everything per record stays in registers:
+    the hidden pre-activation is recomputed in the backward loop (one multiply-add) instead of
+    being stored, and the masked-out units skip their updates.
     """
-    d_in = x.shape[1]
-    n_hidden = w1t.shape[0]
-    n_out = w2.shape[1]
-    zero = inv - inv
-    sq = 0.0
-    for r in range(start, stop):
-        for o in range(n_out):
-            g[o] = zero
-        for j in range(n_hidden):
-            u = b1[j]
-            for d in range(d_in):
-                u += x[r, d] * w1t[j, d]
-            # relu that lets NaN through (like np.maximum): u < 0 is False for NaN.
-            u = zero if u < zero else u
-            a[j] = u
-            for o in range(n_out):
-                g[o] += u * w2[j, o]
-        for o in range(n_out):
-            e = g[o] + b2[o] - y[r, o]
-            sq += float(e) * float(e)
-            g[o] = e * inv
-            gb2[o] += g[o]
-        for j in range(n_hidden):
-            u = a[j]
-            sj = zero
-            for o in range(n_out):
-                sj += g[o] * w2[j, o]
-                gw2[j, o] += u * g[o]
-            # The ReLU mask on the activation: closed for 0 and NaN, where the gradient is 0.
-            if u > zero:
-                gb1[j] += sj
-                for d in range(d_in):
-                    gw1t[j, d] += x[r, d] * sj
-    return sq
-
-
-@njit(cache=True, nogil=True)
-def _chunk_grad_single(x, y, w1t, b1, w2, b2, inv, start, stop, gw1t, gb1, gw2, gb2, a, s, g):
-    """Narrow layers with one input and one output (D = O = 1, the seed's network).
-
-    Same layouts as _chunk_grad_narrow, but everything per record stays in registers: the
-    hidden pre-activation is recomputed in the backward loop (one multiply-add) instead of being
-    stored, which lets the compiler keep the loops free of memory round trips.
-    """
-    n_hidden = w1t.shape[0]
+    n_hidden = w1.shape[1]
     zero = inv - inv
     sq = 0.0
     gb = zero
@@ -99,21 +54,23 @@ def _chunk_grad_single(x, y, w1t, b1, w2, b2, inv, start, stop, gw1t, gb1, gw2, 
         xv = x[r, 0]
         p = b2[0]
         for j in range(n_hidden):
-            u = b1[j] + xv * w1t[j, 0]
+            u = b1[j] + xv * w1[0, j]
+            # relu that lets NaN through (like np.maximum): u < 0 is False for NaN.
             u = zero if u < zero else u
-            p += u * w2[j, 0]
+            p += u * w2t[0, j]
         e = p - y[r, 0]
         sq += float(e) * float(e)
         gv = e * inv
         gb += gv
         for j in range(n_hidden):
-            u = b1[j] + xv * w1t[j, 0]
+            u = b1[j] + xv * w1[0, j]
             u = zero if u < zero else u
-            gw2[j, 0] += u * gv
+            gw2t[0, j] += u * gv
+            # The ReLU mask on the activation: closed for 0 and NaN, where the gradient is 0.
             if u > zero:
-                sj = gv * w2[j, 0]
+                sj = gv * w2t[0, j]
                 gb1[j] += sj
-                gw1t[j, 0] += xv * sj
+                gw1[0, j] += xv * sj
     gb2[0] += gb
     return sq
 
@@ -211,34 +168,11 @@ def _reduce_and_step(wa, b1, wb, b2, lr, pwa, pb1, pwb, pb2):
 
 @njit(cache=True, nogil=True)
 def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, pwa, pb1, pwb, pb2, a, s, g):
-    """The chunk kernel of the given kind (WIDE, SINGLE or NARROW; see each kernel)."""
-    if kind == WIDE:
-        return _chunk_grad_wide(x, y, wa, b1, wb, b2, inv, start, stop, pwa, pb1, pwb, pb2,
-                                a, s, g)
+    """The chunk kernel of the given kind (WIDE or SINGLE; see each kernel)."""
     if kind == SINGLE:
         return _chunk_grad_single(x, y, wa, b1, wb, b2, inv, start, stop, pwa, pb1, pwb, pb2,
                                   a, s, g)
-    return _chunk_grad_narrow(x, y, wa, b1, wb, b2, inv, start, stop, pwa, pb1, pwb, pb2,
-                              a, s, g)
-
-
-@njit(cache=True, nogil=True)
-def _working_copies(w1, w2, kind):
-    """w1 (D, H) and w2.T (O, H) for the wide kernel; w1.T (H, D) and w2 (H, O) otherwise."""
-    if kind == WIDE:
-        return w1.copy(), np.ascontiguousarray(w2.T)
-    return np.ascontiguousarray(w1.T), w2.copy()
-
-
-@njit(cache=True, nogil=True)
-def _write_back(w1, w2, wa, wb, kind):
-    """Copy the working copies back into the caller's w1 and w2."""
-    if kind == WIDE:
-        w1[:] = wa
-        w2[:] = wb.T
-    else:
-        w1[:] = wa.T
-        w2[:] = wb
+    return _chunk_grad_wide(x, y, wa, b1, wb, b2, inv, start, stop, pwa, pb1, pwb, pb2, a, s, g)
 
 
 @njit(cache=True, nogil=True)
@@ -248,7 +182,8 @@ def _train_serial(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind):
     n_hidden = w1.shape[1]
     n_out = w2.shape[1]
     dt = x.dtype
-    wa, wb = _working_copies(w1, w2, kind)
+    # Working copies: w1 (D, H) and w2 transposed (O, H), so every loop runs along H.
+    wa, wb = w1.copy(), np.ascontiguousarray(w2.T)
     pwa = np.zeros((nc, wa.shape[0], wa.shape[1]), dt)
     pwb = np.zeros((nc, wb.shape[0], wb.shape[1]), dt)
     pb1 = np.zeros((nc, n_hidden), dt)
@@ -268,7 +203,8 @@ def _train_serial(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind):
                               pwa[c], pb1[c], pwb[c], pb2[c], a, s, g)
         losses[it] = 0.5 * sq / total if total > 0 else 0.0
         _reduce_and_step(wa, b1, wb, b2, lr, pwa, pb1, pwb, pb2)
-    _write_back(w1, w2, wa, wb, kind)
+    w1[:] = wa
+    w2[:] = wb.T
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -278,7 +214,8 @@ def _train_parallel(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind):
     n_hidden = w1.shape[1]
     n_out = w2.shape[1]
     dt = x.dtype
-    wa, wb = _working_copies(w1, w2, kind)
+    # Working copies: w1 (D, H) and w2 transposed (O, H), so every loop runs along H.
+    wa, wb = w1.copy(), np.ascontiguousarray(w2.T)
     pwa = np.zeros((nc, wa.shape[0], wa.shape[1]), dt)
     pwb = np.zeros((nc, wb.shape[0], wb.shape[1]), dt)
     pb1 = np.zeros((nc, n_hidden), dt)
@@ -302,7 +239,8 @@ def _train_parallel(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind):
             sq += psq[c]
         losses[it] = 0.5 * sq / total if total > 0 else 0.0
         _reduce_and_step(wa, b1, wb, b2, lr, pwa, pb1, pwb, pb2)
-    _write_back(w1, w2, wa, wb, kind)
+    w1[:] = wa
+    w2[:] = wb.T
 
 
 def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray,
@@ -317,10 +255,7 @@ def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: 
     nc = n_chunks(n)
     parallel = nc > 1 and n * n_hidden * (d_in + n_out) >= PARALLEL_WORK
     train = _train_parallel if parallel else _train_serial
-    if n_hidden >= WIDE_HIDDEN:
-        kind = WIDE
-    else:
-        kind = SINGLE if d_in == 1 and n_out == 1 else NARROW
+    kind = SINGLE if d_in == 1 and n_out == 1 and n_hidden < WIDE_HIDDEN else WIDE
     train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind)
 
 
@@ -332,5 +267,5 @@ def warmup() -> None:
         for train in (_train_serial, _train_parallel):
             params = (np.zeros((1, 2), dt), np.zeros(2, dt), np.zeros((2, 1), dt),
                       np.zeros(1, dt))
-            for kind in (NARROW, SINGLE, WIDE):
+            for kind in (SINGLE, WIDE):
                 train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1, kind)
