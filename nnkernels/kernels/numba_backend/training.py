@@ -28,6 +28,9 @@ PARALLEL_WORK = 200_000
 # fewer than WIDE_HIDDEN hidden units: scalar, register-only loops beat short vector loops).
 WIDE_HIDDEN = 32
 SINGLE, WIDE = 1, 2
+# Per-chunk buffers are padded to multiples of this many elements (64 bytes of float64), so
+# that threads updating their own partials never write to one cache line (false sharing).
+PAD = 16
 # Only the dot products over H in the wide kernel may be reassociated (vectorised sums);
 # no flag that changes NaN or inf handling.
 FM = {"reassoc", "contract"}
@@ -135,112 +138,98 @@ def _chunk_grad_wide(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb
     return sq
 
 @njit(cache=True, nogil=True)
-def _reduce_and_step(wa, b1, wb, b2, lr, pwa, pb1, pwb, pb2):
-    """Sum the chunk partials in chunk order and take the SGD step p -= lr * grad.
-
-    wa, wb are the working copies of w1 and w2 in whichever layout the chunk kernel uses; the
-    partials pwa, pwb (chunks first) share that layout.
-    """
-    nc = pwa.shape[0]
-    for i in range(wa.shape[0]):
-        for k in range(wa.shape[1]):
-            acc = pwa[0, i, k]
-            for c in range(1, nc):
-                acc += pwa[c, i, k]
-            wa[i, k] = wa[i, k] - lr * acc
-    for i in range(wb.shape[0]):
-        for k in range(wb.shape[1]):
-            acc = pwb[0, i, k]
-            for c in range(1, nc):
-                acc += pwb[c, i, k]
-            wb[i, k] = wb[i, k] - lr * acc
-    for j in range(b1.shape[0]):
-        acc = pb1[0, j]
-        for c in range(1, nc):
-            acc += pb1[c, j]
-        b1[j] = b1[j] - lr * acc
-    for o in range(b2.shape[0]):
-        acc = pb2[0, o]
-        for c in range(1, nc):
-            acc += pb2[c, o]
-        b2[o] = b2[o] - lr * acc
+def _padded(k: int) -> int:
+    """k rounded up, plus one spare line: per-chunk blocks never share a 64-byte cache line."""
+    return (k + 2 * PAD - 1) // PAD * PAD
 
 
 @njit(cache=True, nogil=True)
-def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, pwa, pb1, pwb, pb2, a, s, g):
-    """The chunk kernel of the given kind (WIDE or SINGLE; see each kernel)."""
+def _chunk_views(part, work, c, d_in, n_hidden, n_out, sp, sw):
+    """Chunk c's gradient partials (gw1 (D, H), gw2t (O, H), gb1 (H,), gb2 (O,)) and its
+    workspaces (a, s (H,), g (O,)), as views of the padded flat per-chunk buffers."""
+    dh, oh = d_in * n_hidden, n_out * n_hidden
+    o = c * sp
+    gw1 = part[o:o + dh].reshape((d_in, n_hidden))
+    o += _padded(dh)
+    gw2t = part[o:o + oh].reshape((n_out, n_hidden))
+    o += _padded(oh)
+    gb1 = part[o:o + n_hidden]
+    o += _padded(n_hidden)
+    gb2 = part[o:o + n_out]
+    o = c * sw
+    a = work[o:o + n_hidden]
+    o += _padded(n_hidden)
+    s = work[o:o + n_hidden]
+    o += _padded(n_hidden)
+    g = work[o:o + n_out]
+    return gw1, gw2t, gb1, gb2, a, s, g
+
+
+@njit(cache=True, nogil=True)
+def _reduce_and_step(wa, b1, wb, b2, lr, part, nc, sp):
+    """Sum the chunk partials in chunk order and take the SGD step p -= lr * grad."""
+    o = 0
+    for target in (wa.reshape(-1), wb.reshape(-1), b1, b2):
+        for i in range(target.shape[0]):
+            acc = part[o + i]
+            for c in range(1, nc):
+                acc += part[c * sp + o + i]
+            target[i] = target[i] - lr * acc
+        o += _padded(target.shape[0])
+
+
+@njit(cache=True, nogil=True)
+def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, sp, sw):
+    """Chunk c's gradient into its partial (zeroed first) with the kernel of the given kind."""
+    d_in, n_hidden = wa.shape
+    n_out = wb.shape[0]
+    part[c * sp:(c + 1) * sp] = 0
+    gw1, gw2t, gb1, gb2, a, s, g = _chunk_views(part, work, c, d_in, n_hidden, n_out, sp, sw)
     if kind == SINGLE:
-        return _chunk_grad_single(x, y, wa, b1, wb, b2, inv, start, stop, pwa, pb1, pwb, pb2,
+        return _chunk_grad_single(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2,
                                   a, s, g)
-    return _chunk_grad_wide(x, y, wa, b1, wb, b2, inv, start, stop, pwa, pb1, pwb, pb2, a, s, g)
+    return _chunk_grad_wide(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2, a, s, g)
 
 
 @njit(cache=True, nogil=True)
-def _train_serial(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind):
-    """len(losses) steps, the nc chunks one after another (small problems)."""
-    n = x.shape[0]
+def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel):
+    """len(losses) steps over nc record chunks, serially or in parallel (same results)."""
+    n, d_in = x.shape
     n_hidden = w1.shape[1]
     n_out = w2.shape[1]
     dt = x.dtype
     # Working copies: w1 (D, H) and w2 transposed (O, H), so every loop runs along H.
     wa, wb = w1.copy(), np.ascontiguousarray(w2.T)
-    pwa = np.zeros((nc, wa.shape[0], wa.shape[1]), dt)
-    pwb = np.zeros((nc, wb.shape[0], wb.shape[1]), dt)
-    pb1 = np.zeros((nc, n_hidden), dt)
-    pb2 = np.zeros((nc, n_out), dt)
-    a = np.empty(n_hidden, dt)
-    s = np.empty(n_hidden, dt)
-    g = np.empty(n_out, dt)
+    sp = (_padded(d_in * n_hidden) + _padded(n_out * n_hidden) + _padded(n_hidden)
+          + _padded(n_out))
+    sw = 2 * _padded(n_hidden) + _padded(n_out)
+    part = np.zeros(nc * sp, dt)
+    work = np.zeros(nc * sw, dt)
+    psq = np.zeros(nc * PAD)
     total = n * n_out
     for it in range(losses.shape[0]):
-        pwa[:] = 0
-        pwb[:] = 0
-        pb1[:] = 0
-        pb2[:] = 0
+        if parallel:
+            _chunks_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, sp, sw)
+        else:
+            for c in range(nc):
+                psq[c * PAD] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, c * n // nc,
+                                           (c + 1) * n // nc, part, work, c, sp, sw)
         sq = 0.0
         for c in range(nc):
-            sq += _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, c * n // nc, (c + 1) * n // nc,
-                              pwa[c], pb1[c], pwb[c], pb2[c], a, s, g)
+            sq += psq[c * PAD]
         losses[it] = 0.5 * sq / total if total > 0 else 0.0
-        _reduce_and_step(wa, b1, wb, b2, lr, pwa, pb1, pwb, pb2)
+        _reduce_and_step(wa, b1, wb, b2, lr, part, nc, sp)
     w1[:] = wa
     w2[:] = wb.T
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _train_parallel(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind):
-    """len(losses) steps, the nc chunks in parallel, each into its own partial."""
+def _chunks_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, sp, sw):
+    """Every chunk's gradient partial, the chunks in parallel (one parallel region)."""
     n = x.shape[0]
-    n_hidden = w1.shape[1]
-    n_out = w2.shape[1]
-    dt = x.dtype
-    # Working copies: w1 (D, H) and w2 transposed (O, H), so every loop runs along H.
-    wa, wb = w1.copy(), np.ascontiguousarray(w2.T)
-    pwa = np.zeros((nc, wa.shape[0], wa.shape[1]), dt)
-    pwb = np.zeros((nc, wb.shape[0], wb.shape[1]), dt)
-    pb1 = np.zeros((nc, n_hidden), dt)
-    pb2 = np.zeros((nc, n_out), dt)
-    psq = np.zeros(nc)
-    a = np.empty((nc, n_hidden), dt)
-    s = np.empty((nc, n_hidden), dt)
-    g = np.empty((nc, n_out), dt)
-    total = n * n_out
-    for it in range(losses.shape[0]):
-        for c in prange(nc):
-            pwa[c] = 0
-            pwb[c] = 0
-            pb1[c] = 0
-            pb2[c] = 0
-            psq[c] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, c * n // nc,
-                                 (c + 1) * n // nc, pwa[c], pb1[c], pwb[c], pb2[c], a[c], s[c],
-                                 g[c])
-        sq = 0.0
-        for c in range(nc):
-            sq += psq[c]
-        losses[it] = 0.5 * sq / total if total > 0 else 0.0
-        _reduce_and_step(wa, b1, wb, b2, lr, pwa, pb1, pwb, pb2)
-    w1[:] = wa
-    w2[:] = wb.T
+    for c in prange(nc):
+        psq[c * PAD] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, c * n // nc,
+                                   (c + 1) * n // nc, part, work, c, sp, sw)
 
 
 def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray,
@@ -254,9 +243,8 @@ def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: 
     inv = dt(1.0 / total) if total else dt(0.0)
     nc = n_chunks(n)
     parallel = nc > 1 and n * n_hidden * (d_in + n_out) >= PARALLEL_WORK
-    train = _train_parallel if parallel else _train_serial
     kind = SINGLE if d_in == 1 and n_out == 1 and n_hidden < WIDE_HIDDEN else WIDE
-    train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind)
+    _train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind, parallel)
 
 
 def warmup() -> None:
@@ -264,8 +252,8 @@ def warmup() -> None:
     for dt in (np.float32, np.float64):
         x = np.zeros((4, 1), dt)
         y = np.zeros((4, 1), dt)
-        for train in (_train_serial, _train_parallel):
+        for parallel in (False, True):
             params = (np.zeros((1, 2), dt), np.zeros(2, dt), np.zeros((2, 1), dt),
                       np.zeros(1, dt))
             for kind in (SINGLE, WIDE):
-                train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1, kind)
+                _train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1, kind, parallel)
