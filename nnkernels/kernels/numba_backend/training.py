@@ -45,22 +45,54 @@ def n_chunks(n: int) -> int:
 def _chunk_grad_single(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2, a, s, g):
     """Few hidden units, one input and one output (D = O = 1, the seed's network).
 
-    Layouts as in _chunk_grad_wide (a, s, g unused). Everything per record stays in registers:
-    the hidden pre-activation is recomputed in the backward loop (one multiply-add) instead of
-    being stored, and the masked-out units skip their updates.
+    Layouts as in _chunk_grad_wide (a, s, g unused). Four records per inner iteration, each
+    weight loaded once for the four, and everything in registers: the hidden pre-activation is
+    recomputed in the backward loop (one multiply-add) instead of being stored.
     """
     n_hidden = w1.shape[1]
     zero = inv - inv
     sq = 0.0
     gb = zero
-    for r in range(start, stop):
+    r = start
+    while r + 4 <= stop:
+        x0, x1, x2, x3 = x[r, 0], x[r + 1, 0], x[r + 2, 0], x[r + 3, 0]
+        p0 = p1 = p2 = p3 = b2[0]
+        for j in range(n_hidden):
+            wv, bv, vv = w1[0, j], b1[j], w2t[0, j]
+            u0, u1, u2, u3 = bv + x0 * wv, bv + x1 * wv, bv + x2 * wv, bv + x3 * wv
+            # relu that lets NaN through (like np.maximum): u < 0 is False for NaN.
+            p0 += (zero if u0 < zero else u0) * vv
+            p1 += (zero if u1 < zero else u1) * vv
+            p2 += (zero if u2 < zero else u2) * vv
+            p3 += (zero if u3 < zero else u3) * vv
+        e0, e1, e2, e3 = p0 - y[r, 0], p1 - y[r + 1, 0], p2 - y[r + 2, 0], p3 - y[r + 3, 0]
+        sq += (float(e0) * float(e0) + float(e1) * float(e1)
+               + float(e2) * float(e2) + float(e3) * float(e3))
+        g0, g1, g2, g3 = e0 * inv, e1 * inv, e2 * inv, e3 * inv
+        gb += g0 + g1 + g2 + g3
+        for j in range(n_hidden):
+            wv, bv, vv = w1[0, j], b1[j], w2t[0, j]
+            u0, u1, u2, u3 = bv + x0 * wv, bv + x1 * wv, bv + x2 * wv, bv + x3 * wv
+            u0 = zero if u0 < zero else u0
+            u1 = zero if u1 < zero else u1
+            u2 = zero if u2 < zero else u2
+            u3 = zero if u3 < zero else u3
+            gw2t[0, j] += u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3
+            # The ReLU mask on the activation: closed for 0 and NaN, where the gradient is 0.
+            s0 = g0 * vv if u0 > zero else zero
+            s1 = g1 * vv if u1 > zero else zero
+            s2 = g2 * vv if u2 > zero else zero
+            s3 = g3 * vv if u3 > zero else zero
+            gb1[j] += s0 + s1 + s2 + s3
+            gw1[0, j] += x0 * s0 + x1 * s1 + x2 * s2 + x3 * s3
+        r += 4
+    # The last (stop - start) % 4 records, one at a time.
+    while r < stop:
         xv = x[r, 0]
         p = b2[0]
         for j in range(n_hidden):
             u = b1[j] + xv * w1[0, j]
-            # relu that lets NaN through (like np.maximum): u < 0 is False for NaN.
-            u = zero if u < zero else u
-            p += u * w2t[0, j]
+            p += (zero if u < zero else u) * w2t[0, j]
         e = p - y[r, 0]
         sq += float(e) * float(e)
         gv = e * inv
@@ -69,11 +101,10 @@ def _chunk_grad_single(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, 
             u = b1[j] + xv * w1[0, j]
             u = zero if u < zero else u
             gw2t[0, j] += u * gv
-            # The ReLU mask on the activation: closed for 0 and NaN, where the gradient is 0.
-            if u > zero:
-                sj = gv * w2t[0, j]
-                gb1[j] += sj
-                gw1[0, j] += xv * sj
+            sj = gv * w2t[0, j] if u > zero else zero
+            gb1[j] += sj
+            gw1[0, j] += xv * sj
+        r += 1
     gb2[0] += gb
     return sq
 
@@ -241,8 +272,10 @@ def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: 
     total = n * n_out
     # lr and 1 / (N * O) in the array dtype, so that float32 stays float32 in the jitted code.
     inv = dt(1.0 / total) if total else dt(0.0)
-    nc = n_chunks(n)
-    parallel = nc > 1 and n * n_hidden * (d_in + n_out) >= PARALLEL_WORK
+    # Small problems run as one serial chunk; the choice depends on the shapes only, never on
+    # the thread count, so results stay bitwise the same for any number of threads.
+    parallel = n * n_hidden * (d_in + n_out) >= PARALLEL_WORK and n_chunks(n) > 1
+    nc = n_chunks(n) if parallel else 1
     kind = SINGLE if d_in == 1 and n_out == 1 and n_hidden < WIDE_HIDDEN else WIDE
     _train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind, parallel)
 
