@@ -44,7 +44,8 @@ def _compare(n, d, h, o, dtype, steps=3, lr=0.05) -> None:
 
 
 @pytest.mark.parametrize("shape", [(0, 1, 10, 1), (1, 1, 10, 1), (3, 2, 5, 2), (5, 1, 1, 1),
-                                   (700, 1, 10, 1), (257, 4, 33, 3), (3000, 2, 40, 1)],
+                                   (700, 1, 10, 1), (257, 4, 33, 3), (3000, 2, 40, 1),
+                                   (6, 0, 3, 1), (6, 2, 3, 0), (6, 2, 0, 1), (6, 0, 40, 0)],
                          ids=str)
 def test_fused_matches_composed_reference(shape, dtype) -> None:
     _compare(*shape, dtype)

@@ -123,40 +123,51 @@ def _chunk_grad_wide(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb
     zero = inv - inv
     sq = 0.0
     for r in range(start, stop):
-        xv = x[r, 0]
-        wr = w1[0]
-        for j in range(n_hidden):
-            a[j] = b1[j] + xv * wr[j]
+        if d_in == 0:
+            for j in range(n_hidden):
+                a[j] = b1[j]
+        else:
+            xv = x[r, 0]
+            wr = w1[0]
+            for j in range(n_hidden):
+                a[j] = b1[j] + xv * wr[j]
         for d in range(1, d_in):
             xv = x[r, d]
             wr = w1[d]
             for j in range(n_hidden):
                 a[j] += xv * wr[j]
-        for j in range(n_hidden):
-            u = a[j]
-            a[j] = zero if u < zero else u
+        if n_out == 0:
+            for j in range(n_hidden):
+                s[j] = zero
         for o in range(n_out):
             wr = w2t[o]
             p = zero
-            for j in range(n_hidden):
-                p += a[j] * wr[j]
+            if o == 0:
+                # The ReLU, fused into the first output's pass (NaN passes: NaN < 0 is False).
+                for j in range(n_hidden):
+                    u = a[j]
+                    u = zero if u < zero else u
+                    a[j] = u
+                    p += u * wr[j]
+            else:
+                for j in range(n_hidden):
+                    p += a[j] * wr[j]
             e = p + b2[o] - y[r, o]
             sq += float(e) * float(e)
             g[o] = e * inv
             gb2[o] += g[o]
-        gv = g[0]
-        wr = w2t[0]
-        gr = gw2t[0]
-        for j in range(n_hidden):
-            s[j] = gv * wr[j]
-            gr[j] += a[j] * gv
-        for o in range(1, n_out):
+        for o in range(n_out):
             gv = g[o]
             wr = w2t[o]
             gr = gw2t[o]
-            for j in range(n_hidden):
-                s[j] += gv * wr[j]
-                gr[j] += a[j] * gv
+            if o == 0:
+                for j in range(n_hidden):
+                    s[j] = gv * wr[j]
+                    gr[j] += a[j] * gv
+            else:
+                for j in range(n_hidden):
+                    s[j] += gv * wr[j]
+                    gr[j] += a[j] * gv
         for j in range(n_hidden):
             v = s[j] if a[j] > zero else zero
             s[j] = v
