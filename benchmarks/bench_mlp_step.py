@@ -1,6 +1,7 @@
 """Time per full-batch training step of a one-hidden-layer MLP: numpy reference vs numba fused.
 
-Plain script (not pytest): ``PYTHONPATH=. python benchmarks/bench_mlp_step.py [--sizes 700x10,10000x1000]``.
+Plain script (not pytest), from the repository root:
+``PYTHONPATH=. python benchmarks/bench_mlp_step.py [--sizes 700x10,10000x1000] [--repeats 5]``.
 For each (N, H) it times the ``mlp_train`` kernel directly (many steps per call) and
 ``MLP.fit`` (which calls it in chunks), on both backends in the same run, and prints the
 median time per step and the numpy / numba ratio. It then reports the peak memory (tracemalloc)

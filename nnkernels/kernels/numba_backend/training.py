@@ -31,7 +31,7 @@ SINGLE, WIDE = 1, 2
 # Per-chunk buffers are padded to multiples of this many elements (64 bytes of float64), so
 # that threads updating their own partials never write to one cache line (false sharing).
 PAD = 16
-# Only the dot products over H in the wide kernel may be reassociated (vectorised sums);
+# The wide kernel may reorder its sums over H (so they vectorise) and fuse multiply-adds;
 # no flag that changes NaN or inf handling.
 FM = {"reassoc", "contract"}
 
@@ -115,7 +115,7 @@ def _chunk_grad_wide(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb
 
     One record at a time, every loop runs over the H hidden units (contiguous, so it
     vectorises): w1, gw1 (D, H); w2t, gw2t (O, H) are w2 and its partial transposed; a, s (H,)
-    and g (O,) are workspaces. Only the sums over H (pred) are reassociated by fastmath.
+    and g (O,) are workspaces. fastmath (reassoc, contract) lets the sums over H vectorise.
     """
     d_in = x.shape[1]
     n_hidden = w1.shape[1]
