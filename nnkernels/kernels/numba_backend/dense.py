@@ -272,7 +272,7 @@ def _sgd_range(param, grad, lr, lo, hi):
         param[i] -= step * grad[i]
 
 
-@njit(inline="always", **_OPTS)
+@njit(inline="always", **_FAST)
 def _mse_range(pred, target, dpred, scale, lo, hi):
     """dpred = (pred - target) * scale on [lo, hi); returns the float64 sum of squares."""
     s = 0.0
@@ -323,7 +323,7 @@ def _sgd_parallel(param, grad, lr, nblocks):
         _sgd_range(param, grad, lr, c * n // nblocks, (c + 1) * n // nblocks)
 
 
-@njit(**_OPTS)
+@njit(**_FAST)
 def _mse_serial(pred, target, dpred, scale, nblocks):
     n = pred.shape[0]
     total = 0.0
@@ -332,7 +332,7 @@ def _mse_serial(pred, target, dpred, scale, nblocks):
     return total
 
 
-@njit(parallel=True, **_OPTS)
+@njit(parallel=True, **_FAST)
 def _mse_parallel(pred, target, dpred, scale, nblocks):
     n = pred.shape[0]
     partial = np.zeros(nblocks)
