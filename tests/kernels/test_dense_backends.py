@@ -140,6 +140,7 @@ def test_empty_batch(backend, dtype) -> None:
     assert backend.relu_forward(dy).shape == (0, 4)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_nan_and_inf_propagate(backend, dtype) -> None:
     """NaN and inf in the data flow through to the results like numpy's; nothing crashes."""
     x = np.array([[np.nan, 1.0], [np.inf, 0.0], [1.0, 2.0]], dtype)
