@@ -252,34 +252,42 @@ def linear_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, dx: np.ndarray
 # -- elementwise ---------------------------------------------------------------------------
 
 
+# Each body works on views of its block and loops from 0: an index that runs from a block start
+# that numba cannot prove non-negative keeps its wraparound check, which blocks vectorisation
+# (measured 3-5x slower than np.maximum on 1e7 elements).
+
 @njit(inline="always", **_OPTS)
 def _relu_range(u, out, lo, hi):
-    for i in range(lo, hi):
-        v = u[i]
-        out[i] = 0 if v <= 0 else v  # NaN is not <= 0, so it propagates
+    src, dst = u[lo:hi], out[lo:hi]
+    for i in range(src.shape[0]):
+        v = src[i]
+        dst[i] = 0 if v <= 0 else v  # NaN is not <= 0, so it propagates
 
 
 @njit(inline="always", **_OPTS)
 def _relu_backward_range(da, y, out, lo, hi):
-    for i in range(lo, hi):
-        out[i] = da[i] if y[i] > 0 else 0
+    g, m, dst = da[lo:hi], y[lo:hi], out[lo:hi]
+    for i in range(dst.shape[0]):
+        dst[i] = g[i] if m[i] > 0 else 0
 
 
 @njit(inline="always", **_OPTS)
 def _sgd_range(param, grad, lr, lo, hi):
     step = param.dtype.type(lr)
-    for i in range(lo, hi):
-        param[i] -= step * grad[i]
+    p, g = param[lo:hi], grad[lo:hi]
+    for i in range(p.shape[0]):
+        p[i] -= step * g[i]
 
 
 @njit(inline="always", **_FAST)
 def _mse_range(pred, target, dpred, scale, lo, hi):
-    """dpred = (pred - target) * scale on [lo, hi); returns the float64 sum of squares."""
+    """dpred = (pred - target) / scale on [lo, hi); returns the float64 sum of squares."""
+    p, t, d = pred[lo:hi], target[lo:hi], dpred[lo:hi]
     s = 0.0
-    for i in range(lo, hi):
-        r = pred[i] - target[i]
+    for i in range(p.shape[0]):
+        r = p[i] - t[i]
         s += np.float64(r) * np.float64(r)
-        dpred[i] = r / scale
+        d[i] = r / scale
     return s
 
 
