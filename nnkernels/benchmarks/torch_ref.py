@@ -113,7 +113,7 @@ class TorchBackend:
             with torch.no_grad():
                 for p, g in zip(tp, grads, strict=True):
                     p.sub_(g, alpha=lr)
-            losses[i] = float(loss)
+            losses[i] = loss.item()
         return losses
 
     def conv2d_forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
