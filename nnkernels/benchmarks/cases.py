@@ -38,8 +38,15 @@ QUICK_WIDE = ((10_000, 256, "float32"),)
 QUICK_MAX_TIME_S = 0.1
 QUICK_MIN_ROUNDS = 3
 
-# Training iterations per timed mlp_train call (the report divides by it: time per step).
+# A warmed-up call slower than this is timed in a fixed number of rounds (no calibration),
+# instead of pytest-benchmark's default (one calibration call and at least five rounds).
+SLOW_CALL_S = 0.25
+SLOW_CALL_ROUNDS = 3
+
+# Training steps per timed mlp_train call (the report divides by it: time per step); one step
+# per call from MLP_SINGLE_STEP_WORK = N * H on, where a step alone takes milliseconds.
 MLP_ITERS_PER_CALL = 10
+MLP_SINGLE_STEP_WORK = 1_000_000
 MLP_LR = 1e-3
 
 
@@ -74,6 +81,10 @@ class DenseCell:
         item = np.dtype(self.dtype).itemsize
         return item * (3 * self.n * self.h + 2 * self.n * self.d_in + 2 * self.d_in * self.h
                        + 2 * self.h)
+
+    def mlp_steps_per_call(self) -> int:
+        """Training steps per timed mlp_train call in this cell."""
+        return 1 if self.n * self.h >= MLP_SINGLE_STEP_WORK else MLP_ITERS_PER_CALL
 
     def mlp_bytes(self) -> int:
         """Bytes charged to one MLP training step: five (N, H) arrays plus x and y."""

@@ -16,6 +16,7 @@ test names.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,6 +30,8 @@ from .cases import (
     DEFAULT_MEM_GIB,
     QUICK_MAX_TIME_S,
     QUICK_MIN_ROUNDS,
+    SLOW_CALL_ROUNDS,
+    SLOW_CALL_S,
     ConvData,
     DenseCell,
     DenseData,
@@ -195,7 +198,8 @@ def timed(benchmark: Any, backend: Any, request: pytest.FixtureRequest) -> Calla
     """``timed(fn, kernel=..., info=..., group=...)``: warm up ``fn`` once, then benchmark it.
 
     The untimed first call compiles the numba kernel (or loads it from the on-disk cache) and
-    faults in the output pages, so pytest-benchmark calibrates on steady-state calls.
+    faults in the output pages, so pytest-benchmark calibrates on steady-state calls. Calls
+    slower than ``SLOW_CALL_S`` (even after the compile) get ``SLOW_CALL_ROUNDS`` rounds.
     """
     threads = request.config.getoption("bench_threads")
 
@@ -204,8 +208,14 @@ def timed(benchmark: Any, backend: Any, request: pytest.FixtureRequest) -> Calla
         benchmark.group = group
         benchmark.extra_info.update(kernel=kernel, backend=backend.name, threads=threads,
                                     ops_per_call=ops_per_call, **info)
-        if not benchmark.disabled:
-            fn()
+        if benchmark.disabled:
+            return benchmark(fn)
+        t0 = time.perf_counter()
+        fn()
+        if time.perf_counter() - t0 > SLOW_CALL_S:
+            # A call this slow needs no calibration; a few rounds bound the full run's time.
+            benchmark.extra_info["rounds_bounded"] = True
+            return benchmark.pedantic(fn, rounds=SLOW_CALL_ROUNDS, iterations=1)
         return benchmark(fn)
 
     return run
