@@ -73,9 +73,9 @@ BASE = [
     _bench("mlp_train", "numpy", 710e-6, ops_per_call=10),
     _bench("mlp_train", "numba", 71e-6, ops_per_call=10),
     _bench("conv2d_forward", "numpy", 30e-3, case="conv", dtype="float32",
-           shape="N64-C3-32x32-F16-k3-s1-p1-float32"),
+           shape="N64-C3-32x32-F16-k3-s1-p1"),
     _bench("conv2d_forward", "numba", 10e-3, case="conv", dtype="float32",
-           shape="N64-C3-32x32-F16-k3-s1-p1-float32"),
+           shape="N64-C3-32x32-F16-k3-s1-p1"),
     _first_call("cold", 2.5, 4.0),
     _first_call("cached", 0.3, 1.0),
     # a benchmark of some other suite (no nnkernels parameters): ignored
@@ -100,7 +100,7 @@ def test_load_run_reads_parameters_from_extra_info(tmp_path: Path) -> None:
     assert run.median("linear_forward", "seed", (700, 10, "float64"), "numba") == 5e-6
     assert run.median("linear_forward", "wide", (10_000, 256, "float64"), "numpy") == 1e-3
     assert run.median("mlp_train", "seed", (700, 10, "float64"), "numba") == pytest.approx(7.1e-6)
-    conv = ("N64-C3-32x32-F16-k3-s1-p1-float32", "float32")
+    conv = ("N64-C3-32x32-F16-k3-s1-p1", "float32")
     assert run.median("conv2d_forward", "conv", conv, "numpy") == 30e-3
     assert run.median("linear_forward", "seed", (700, 100, "float64"), "numba") is None
     assert set(run.first_calls) == {"cold", "cached"}
@@ -121,7 +121,8 @@ def test_tables_and_speedups(tmp_path: Path) -> None:
     mlp = md[md.index("## mlp_train"):]
     assert _row(mlp, "| 700 | 10 | float64 |")[3:] == ["71 µs", "7.1 µs", "10x"]
     conv = md[md.index("## conv2d_forward"):]
-    assert _row(conv, "| N64-C3")[2:] == ["30 ms", "10 ms", "3x"]
+    assert _row(conv, "| N64-C3") == ["N64-C3-32x32-F16-k3-s1-p1", "float32", "30 ms", "10 ms",
+                                      "3x"]
     # the first-call table, the versions and the cells where numba is not faster
     assert _row(md, "| linear_forward[float64] |")[1:] == ["2.5 s", "300 ms", "20 µs"]
     assert _row(md, "| whole process |")[1:3] == ["4 s", "1 s"]

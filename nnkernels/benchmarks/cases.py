@@ -127,20 +127,25 @@ class ConvShape:
                 (self.w + 2 * self.pad - self.k) // self.stride + 1)
 
     @property
+    def label(self) -> str:
+        """The shape without the dtype, e.g. ``N64-C3-32x32-F16-k3-s1-p1``."""
+        return (f"N{self.n}-C{self.c}-{self.h}x{self.w}-F{self.f}-k{self.k}-s{self.stride}"
+                f"-p{self.pad}")
+
+    @property
     def id(self) -> str:
         """Test id, e.g. ``N64-C3-32x32-F16-k3-s1-p1-float32``."""
-        return (f"N{self.n}-C{self.c}-{self.h}x{self.w}-F{self.f}-k{self.k}-s{self.stride}"
-                f"-p{self.pad}-{self.dtype}")
+        return f"{self.label}-{self.dtype}"
 
     def info(self) -> dict[str, Any]:
         """Structured parameters stored in each benchmark's ``extra_info``."""
         return {"case": "conv", "N": self.n, "C": self.c, "H": self.h, "W": self.w,
                 "F": self.f, "k": self.k, "stride": self.stride, "pad": self.pad,
-                "dtype": self.dtype, "shape": self.id}
+                "dtype": self.dtype, "shape": self.label}
 
     def group(self, kernel: str) -> str:
-        """pytest-benchmark group: one (kernel, shape) cell, one row per backend."""
-        return f"{kernel} {self.id}"
+        """pytest-benchmark group: one (kernel, shape, dtype) cell, one row per backend."""
+        return f"{kernel} {self.label} {self.dtype}"
 
     def conv_bytes(self) -> int:
         """Bytes a conv cell holds: x, dx, y, dy and one im2col matrix."""
