@@ -275,6 +275,7 @@ def _versions(run: Run) -> dict[str, str]:
         "system": f"{run.machine.get('system', '?')} {run.machine.get('release', '')}".strip(),
         "threads": str(nk.get("threads", "?")),
         "quick subset": str(nk.get("quick", "?")),
+        "memory budget (GiB; larger cells skipped)": str(nk.get("mem_budget_gib", "?")),
         "load average (1, 5, 15 min)": ", ".join(f"{x:.2f}" for x in load) if load else "?",
         "python": str(run.machine.get("python_version", rt.get("python", "?"))),
         "nnkernels": str(nk.get("version", "?")),

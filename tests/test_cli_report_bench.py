@@ -86,6 +86,7 @@ def test_bench_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert rows["numba"]["group"] == "linear_forward N=700 H=10 float64"
     assert data["machine_info"]["nnkernels"]["threads"] == 1
     assert data["machine_info"]["nnkernels"]["runtime"]["numba_num_threads"] == 1
+    assert "data" not in rows["numba"]["stats"] and rows["numba"]["stats"]["rounds"] >= 3
     md = (out / "report.md").read_text()
     assert "| 700 | 10 | float64 |" in md
     assert (out / "plots" / f"linear_forward-seed-{results.stem}-time.png").exists()

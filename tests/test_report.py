@@ -35,6 +35,7 @@ def _results(benchmarks: list[dict[str, Any]]) -> dict[str, Any]:
             "cpu": {"brand_raw": "Test CPU", "count": 2},
             "nnkernels": {
                 "version": "0.1.0", "threads": 2, "quick": False, "load_avg": [0.1, 0.2, 0.3],
+                "mem_budget_gib": 4.0,
                 "runtime": {"numpy": "2.4.6", "numba": "0.68.1", "llvmlite": "0.50.0",
                             "scipy": "1.17.1", "numba_threading_layer": "omp",
                             "numba_num_threads": 2,
@@ -129,6 +130,7 @@ def test_tables_and_speedups(tmp_path: Path) -> None:
     assert _row(md, "| numba |")[1] == "0.68.1 (omp layer, 2 threads)"
     assert _row(md, "| commit |")[1] == "0123456789 (dirty)"
     assert _row(md, "| torch |")[1] == "2.13.0+cpu (2 threads)"
+    assert _row(md, "| memory budget")[1] == "4.0"
     slow = md[md.index("## Cells where numba is not faster"):]
     assert _row(slow, "| linear_forward |") == ["linear_forward", "seed", "100000 1000 float32",
                                                 "2 ms", "4 ms", "0.5x"]

@@ -5,7 +5,8 @@ Loaded by ``conftest.py`` (here and in the repository's ``benchmarks/`` wrapper)
 - ``--quick``: a small subset with short timing budgets (under two minutes);
 - ``--bench-threads N`` (default 2): threads of numba, of every BLAS pool and of PyTorch;
 - ``--bench-mem-gib G`` (default 4): cells whose arrays exceed G GiB are skipped (see ``cases``);
-- ``--bench-backends numpy,numba,torch``: the rows to run (torch skips itself when not installed).
+- ``--bench-backends numpy,numba,torch``: the rows to run (torch skips itself when not installed);
+- ``--bench-keep-data``: keep every round's timing in the JSON (dropped by default).
 
 Every benchmark stores its parameters in ``extra_info`` (kernel, backend, case, N, H, D_in,
 D_out, dtype, threads, ops_per_call), and the JSON's ``machine_info["nnkernels"]`` holds the
@@ -55,6 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help=f"skip cells whose arrays exceed G GiB (default {DEFAULT_MEM_GIB:g})")
     g.addoption("--bench-backends", default=",".join(BACKENDS), metavar="LIST",
                 help="comma-separated rows to run (default: numpy,numba,torch)")
+    g.addoption("--bench-keep-data", action="store_true", default=False,
+                help="keep every round's timing in the JSON (by default only the statistics: "
+                "the full suite's raw timings run to hundreds of MB)")
 
 
 def _backends(config: pytest.Config) -> list[str]:
@@ -114,11 +118,20 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "threads": config.getoption("bench_threads"),
         "quick": config.getoption("quick"),
         "mem_budget_gib": config.getoption("bench_mem_gib"),
+        "slow_call_rounds": {"above_s": SLOW_CALL_S, "rounds": SLOW_CALL_ROUNDS},
         "cpu_count": os.cpu_count(),
         "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "runtime": nnkernels.runtime_info(),
         "torch": config.stash.get(_TORCH_INFO, None),
     }
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list,
+                                  output_json: dict) -> None:
+    """Drop the per-round timings from the JSON unless --bench-keep-data (stats stay)."""
+    if not config.getoption("bench_keep_data"):
+        for bench in output_json.get("benchmarks", []):
+            bench.get("stats", {}).pop("data", None)
 
 
 # -- fixtures ----------------------------------------------------------------------------
