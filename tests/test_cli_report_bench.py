@@ -46,6 +46,8 @@ def test_report_command_needs_a_file(capsys: pytest.CaptureFixture[str]) -> None
 @pytest.mark.parametrize(("args", "message"), [
     (["--threads", "0"], "--threads must be >= 1"),
     (["--mem-gib", "0"], "--mem-gib must be > 0"),
+    (["--backends", "numpy,jax"], "--backends: unknown jax; choose from numpy, numba, torch"),
+    (["--backends", ","], "--backends: unknown empty list"),
 ])
 def test_bench_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                              args: list[str], message: str) -> None:
@@ -90,3 +92,10 @@ def test_bench_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     md = (out / "report.md").read_text()
     assert "| 700 | 10 | float64 |" in md
     assert (out / "plots" / f"linear_forward-seed-{results.stem}-time.png").exists()
+
+
+@pytest.mark.slow
+def test_bench_nothing_selected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quick", "--out", str(tmp_path), "-k", "no_such_benchmark"]) == 2
+    assert "no benchmark was selected (pytest exit status 5)" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.json"))

@@ -64,6 +64,14 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--threads must be >= 1, got {args.threads}")
     if args.mem_gib is not None and not args.mem_gib > 0:
         raise CommandError(f"--mem-gib must be > 0, got {args.mem_gib}")
+    if args.backends is not None:
+        from nnkernels.benchmarks.cases import BACKENDS
+
+        names = [n.strip() for n in args.backends.split(",") if n.strip()]
+        unknown = [n for n in names if n not in BACKENDS]
+        if unknown or not names:
+            raise CommandError(f"--backends: unknown {', '.join(unknown) or 'empty list'}; "
+                               f"choose from {', '.join(BACKENDS)}")
     missing = [m for m in ("pytest", "pytest_benchmark") if importlib.util.find_spec(m) is None]
     if missing:
         raise CommandError(f"needs {' and '.join(missing)}: pip install 'nnkernels[test]'")
@@ -78,8 +86,10 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     rc = subprocess.call(cmd)
     print(f"benchmark suite finished in {time.perf_counter() - t0:.0f} s (pytest exit {rc})")
-    if not json_path.exists():
-        raise CommandError(f"the benchmark suite wrote no results (pytest exit status {rc})")
+    if not json_path.exists() or json_path.stat().st_size == 0:
+        json_path.unlink(missing_ok=True)  # pytest-benchmark leaves an empty file behind
+        what = "no benchmark was selected" if rc == 5 else "the benchmark suite wrote no results"
+        raise CommandError(f"{what} (pytest exit status {rc})")
     write_report([str(json_path)], str(out))
     if rc != 0:
         raise CommandError(f"some benchmarks failed (pytest exit status {rc}); "
