@@ -13,6 +13,8 @@ from collections.abc import Sequence
 # sub-command name -> module in this package defining add_parser(subparsers) and run(args) -> int
 COMMANDS = {
     "example": "nnkernels.cli.example",
+    "bench": "nnkernels.cli.bench",
+    "report": "nnkernels.cli.report",
 }
 
 
