@@ -14,6 +14,8 @@ from collections.abc import Sequence
 COMMANDS = {
     "demo": "nnkernels.cli.demo",
     "example": "nnkernels.cli.example",
+    "bench": "nnkernels.cli.bench",
+    "report": "nnkernels.cli.report",
 }
 
 
