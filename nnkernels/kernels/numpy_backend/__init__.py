@@ -1,8 +1,16 @@
-"""The numpy reference backend: short, obviously correct, and the truth the others are tested against.
+"""The numpy reference backend: short, obviously correct, the truth the others are tested against.
 
 It never imports numba, so it can be run and read without it.
 """
 
+from .conv import (
+    conv2d_backward,
+    conv2d_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+    sgd_momentum_update,
+    softmax_cross_entropy,
+)
 from .dense import (
     linear_backward,
     linear_forward,
@@ -30,4 +38,10 @@ __all__ = [
     "relu_backward",
     "mse_loss",
     "sgd_update",
+    "sgd_momentum_update",
+    "conv2d_forward",
+    "conv2d_backward",
+    "maxpool2d_forward",
+    "maxpool2d_backward",
+    "softmax_cross_entropy",
 ]
