@@ -111,8 +111,8 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, dlogits: np.nd
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     sums = exp.sum(axis=1, keepdims=True)
-    log_probs = shifted - np.log(sums)
-    loss = float(np.sum(-log_probs[np.arange(n), labels], dtype=np.float64)) / n
+    nll = np.log(sums[:, 0]) - shifted[np.arange(n), labels]   # -log softmax at the label
+    loss = float(np.sum(nll, dtype=np.float64)) / n
     np.divide(exp, sums, out=dlogits)
     dlogits[np.arange(n), labels] -= 1
     dlogits /= dlogits.dtype.type(n)
