@@ -50,7 +50,7 @@ def get_num_threads() -> int:
 
 def runtime_info() -> dict[str, Any]:
     """Versions (numpy, numba, llvmlite, scipy), numba's threading layer and thread count,
-    and the BLAS pools loaded in this process (from threadpoolctl)."""
+    and the thread pools (BLAS, OpenMP) loaded in this process (from threadpoolctl)."""
     _load_blas_libraries()
     info: dict[str, Any] = {
         "python": platform.python_version(),
@@ -72,7 +72,7 @@ def runtime_info() -> dict[str, Any]:
     except ImportError:
         info["numba_threading_layer"] = None
         info["numba_num_threads"] = None
-    info["blas"] = [
+    info["threadpools"] = [
         {k: p.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
                                "threading_layer", "filepath")}
         for p in threadpoolctl.threadpool_info()

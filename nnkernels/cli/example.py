@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     target = x**3 + 4.0
     w = rng.standard_normal((1, args.hidden))
     b = rng.standard_normal(args.hidden)
-    print(nnkernels.runtime_info()["blas"][0]["internal_api"], "BLAS;",
+    print(nnkernels.runtime_info()["threadpools"][0]["internal_api"], "BLAS;",
           "backends:", ", ".join(nnkernels.available_backends()))
     results = {}
     for name in nnkernels.available_backends():

@@ -1,0 +1,365 @@
+"""Dense-layer, ReLU, squared-loss and SGD kernels, jitted with numba.
+
+Shapes: x (N, D), w (D, H), b (H,) or None, y and dy (N, H); elementwise kernels see 1-D arrays.
+Inputs are validated and C-contiguous (see ``kernels.protocol``). Three ideas carry the speed:
+
+- Fusion: the bias add and the ReLU happen in the pass that produces each output row, and one
+  pass over ``dy`` yields dx, dw and db together, instead of one numpy pass (and temporary) each.
+- Two regimes: when the inner dimension D is small (the seed's D = 1), a GEMM is memory-bound
+  and hand-written row loops win; from ``BLAS_MIN_DEPTH`` on, BLAS (``np.dot``) does the
+  arithmetic and the elementwise work is applied block by block while the block is in cache.
+- Determinism: parallel loops run over output rows, or over a fixed number of record chunks (a
+  function of N only) whose partial sums are added in chunk order. Results are therefore
+  bitwise identical for any thread count, and the serial path (used below
+  ``PARALLEL_MIN_WORK``, where starting a parallel region costs more than it saves) computes
+  exactly the same partial sums in the same order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# Work (multiply-adds or elements) below which a parallel region costs more than it saves; a
+# region costs 5-8 us to start on this machine, about the time of 1e5 fused multiply-adds.
+PARALLEL_MIN_WORK = 100_000
+# Inner dimension from which BLAS beats the row loops (measured: benchmarks/tune_dense.py).
+BLAS_MIN_DEPTH = 16
+# Output rows per BLAS call when the bias/ReLU is applied block-wise while the block is in cache.
+BLAS_BLOCK_ROWS = 256
+# Record chunks of the reductions over N; a constant (capped by N), never the thread count.
+MAX_CHUNKS = 16
+MIN_CHUNK_ROWS = 512
+
+_OPTS = dict(cache=True, nogil=True)
+
+
+def n_chunks(n: int) -> int:
+    """Number of record chunks for a reduction over ``n`` records (independent of threads)."""
+    return max(1, min(MAX_CHUNKS, n // MIN_CHUNK_ROWS))
+
+
+def _parallel(work: int) -> bool:
+    return work >= PARALLEL_MIN_WORK
+
+
+# -- forward -------------------------------------------------------------------------------
+
+
+@njit(inline="always", **_OPTS)
+def _forward_row(x, w, b, out, i, relu):
+    """out[i] = x[i] @ w + b (then ReLU) for one row, accumulated in place in out[i]."""
+    d, h = w.shape
+    row = out[i]
+    if b is None:
+        row[:] = 0
+    else:
+        row[:] = b
+    for k in range(d):
+        xik = x[i, k]
+        for j in range(h):
+            row[j] += xik * w[k, j]
+    if relu:
+        for j in range(h):
+            # "not <= 0" keeps NaN (max(NaN, 0) is NaN, as in numpy).
+            if row[j] <= 0:
+                row[j] = 0
+
+
+@njit(**_OPTS)
+def _forward_rows_serial(x, w, b, out, relu):
+    for i in range(x.shape[0]):
+        _forward_row(x, w, b, out, i, relu)
+
+
+@njit(parallel=True, **_OPTS)
+def _forward_rows_parallel(x, w, b, out, relu):
+    for i in prange(x.shape[0]):
+        _forward_row(x, w, b, out, i, relu)
+
+
+@njit(**_OPTS)
+def _forward_blas(x, w, b, out, relu):
+    """BLAS GEMM by row blocks; bias and ReLU applied to each block while it is in cache."""
+    n, h = out.shape
+    for lo in range(0, n, BLAS_BLOCK_ROWS):
+        hi = min(lo + BLAS_BLOCK_ROWS, n)
+        blk = out[lo:hi]
+        np.dot(x[lo:hi], w, blk)
+        if b is not None or relu:
+            for i in range(hi - lo):
+                row = blk[i]
+                for j in range(h):
+                    v = row[j] if b is None else row[j] + b[j]
+                    row[j] = 0 if (relu and v <= 0) else v
+
+
+def _forward(x, w, b, out, relu):
+    n, d = x.shape
+    h = w.shape[1]
+    if n == 0 or h == 0:
+        return
+    if d >= BLAS_MIN_DEPTH:
+        _forward_blas(x, w, b, out, relu)
+    elif _parallel(n * max(d, 1) * h):
+        _forward_rows_parallel(x, w, b, out, relu)
+    else:
+        _forward_rows_serial(x, w, b, out, relu)
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray) -> None:
+    """out (N, H) = x @ w + b."""
+    _forward(x, w, b, out, False)
+
+
+def linear_relu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                        out: np.ndarray) -> None:
+    """out (N, H) = max(x @ w + b, 0), bias and ReLU fused into the pass producing each row."""
+    _forward(x, w, b, out, True)
+
+
+# -- backward ------------------------------------------------------------------------------
+
+
+@njit(inline="always", **_OPTS)
+def _backward_chunk(x, w, dy, dx, pdw, pdb, c, nchunks, need_dx):
+    """One record chunk: dx rows, and this chunk's partial dw (D, H) and db (H,), in one pass."""
+    n, d = x.shape
+    h = w.shape[1]
+    lo = c * n // nchunks
+    hi = (c + 1) * n // nchunks
+    dwc = pdw[c]
+    dbc = pdb[c]
+    for i in range(lo, hi):
+        dyi = dy[i]
+        for j in range(h):
+            dbc[j] += dyi[j]
+        for k in range(d):
+            xik = x[i, k]
+            wk = w[k]
+            dwk = dwc[k]
+            acc = dyi.dtype.type(0)
+            for j in range(h):
+                dwk[j] += xik * dyi[j]
+                acc += dyi[j] * wk[j]
+            if need_dx:
+                dx[i, k] = acc
+
+
+@njit(**_OPTS)
+def _backward_rows_serial(x, w, dy, dx, pdw, pdb, need_dx):
+    nchunks = pdw.shape[0]
+    for c in range(nchunks):
+        _backward_chunk(x, w, dy, dx, pdw, pdb, c, nchunks, need_dx)
+
+
+@njit(parallel=True, **_OPTS)
+def _backward_rows_parallel(x, w, dy, dx, pdw, pdb, need_dx):
+    nchunks = pdw.shape[0]
+    for c in prange(nchunks):
+        _backward_chunk(x, w, dy, dx, pdw, pdb, c, nchunks, need_dx)
+
+
+@njit(**_OPTS)
+def _add_partials(pdw, pdb, dw, db):
+    """dw += sum of chunk partials, db likewise, in chunk order (deterministic)."""
+    for c in range(pdw.shape[0]):
+        dw += pdw[c]
+        db += pdb[c]
+
+
+@njit(**_OPTS)
+def _backward_blas(x, w, dy, dx, dw, db, need_dx):
+    """dx = dy @ w.T and dw += x.T @ dy through BLAS; db += column sums of dy."""
+    if need_dx:
+        np.dot(dy, w.T, dx)
+    dw += np.dot(x.T, dy)
+    for i in range(dy.shape[0]):
+        db += dy[i]
+
+
+def linear_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, dx: np.ndarray | None,
+                    dw: np.ndarray, db: np.ndarray) -> None:
+    """dx (N, D) = dy @ w.T (unless None); dw (D, H) += x.T @ dy; db (H,) += dy.sum(axis=0)."""
+    n, d = x.shape
+    h = w.shape[1]
+    need_dx = dx is not None
+    if n == 0 or (h == 0) or (d == 0 and not need_dx):
+        if need_dx:
+            dx[...] = 0
+        return
+    if dx is None:
+        dx = np.empty((0, 0), dtype=x.dtype)  # never written; keeps one compiled signature
+    if d >= BLAS_MIN_DEPTH:
+        _backward_blas(x, w, dy, dx, dw, db, need_dx)
+        return
+    nchunks = n_chunks(n)
+    pdw = np.zeros((nchunks, d, h), dtype=x.dtype)
+    pdb = np.zeros((nchunks, h), dtype=x.dtype)
+    if _parallel(n * max(d, 1) * h):
+        _backward_rows_parallel(x, w, dy, dx, pdw, pdb, need_dx)
+    else:
+        _backward_rows_serial(x, w, dy, dx, pdw, pdb, need_dx)
+    _add_partials(pdw, pdb, dw, db)
+
+
+# -- elementwise ---------------------------------------------------------------------------
+
+
+@njit(inline="always", **_OPTS)
+def _relu_range(u, out, lo, hi):
+    for i in range(lo, hi):
+        v = u[i]
+        out[i] = 0 if v <= 0 else v  # NaN is not <= 0, so it propagates
+
+
+@njit(inline="always", **_OPTS)
+def _relu_backward_range(da, y, out, lo, hi):
+    for i in range(lo, hi):
+        out[i] = da[i] if y[i] > 0 else 0
+
+
+@njit(inline="always", **_OPTS)
+def _sgd_range(param, grad, lr, lo, hi):
+    step = param.dtype.type(lr)
+    for i in range(lo, hi):
+        param[i] -= step * grad[i]
+
+
+@njit(inline="always", **_OPTS)
+def _mse_range(pred, target, dpred, scale, lo, hi):
+    """dpred = (pred - target) * scale on [lo, hi); returns the float64 sum of squares."""
+    s = 0.0
+    for i in range(lo, hi):
+        r = pred[i] - target[i]
+        s += np.float64(r) * np.float64(r)
+        dpred[i] = r / scale
+    return s
+
+
+# Elementwise kernels split the array into a fixed number of blocks (see n_chunks) and run
+# the blocks in parallel above PARALLEL_MIN_WORK elements. Each kernel has a serial and a
+# parallel driver over the same block body.
+
+@njit(**_OPTS)
+def _relu_serial(u, out):
+    _relu_range(u, out, 0, u.shape[0])
+
+
+@njit(parallel=True, **_OPTS)
+def _relu_parallel(u, out, nblocks):
+    n = u.shape[0]
+    for c in prange(nblocks):
+        _relu_range(u, out, c * n // nblocks, (c + 1) * n // nblocks)
+
+
+@njit(**_OPTS)
+def _relu_backward_serial(da, y, out):
+    _relu_backward_range(da, y, out, 0, da.shape[0])
+
+
+@njit(parallel=True, **_OPTS)
+def _relu_backward_parallel(da, y, out, nblocks):
+    n = da.shape[0]
+    for c in prange(nblocks):
+        _relu_backward_range(da, y, out, c * n // nblocks, (c + 1) * n // nblocks)
+
+
+@njit(**_OPTS)
+def _sgd_serial(param, grad, lr):
+    _sgd_range(param, grad, lr, 0, param.shape[0])
+
+
+@njit(parallel=True, **_OPTS)
+def _sgd_parallel(param, grad, lr, nblocks):
+    n = param.shape[0]
+    for c in prange(nblocks):
+        _sgd_range(param, grad, lr, c * n // nblocks, (c + 1) * n // nblocks)
+
+
+@njit(**_OPTS)
+def _mse_serial(pred, target, dpred, scale, nblocks):
+    n = pred.shape[0]
+    total = 0.0
+    for c in range(nblocks):
+        total += _mse_range(pred, target, dpred, scale, c * n // nblocks, (c + 1) * n // nblocks)
+    return total
+
+
+@njit(parallel=True, **_OPTS)
+def _mse_parallel(pred, target, dpred, scale, nblocks):
+    n = pred.shape[0]
+    partial = np.zeros(nblocks)
+    for c in prange(nblocks):
+        partial[c] = _mse_range(pred, target, dpred, scale,
+                                c * n // nblocks, (c + 1) * n // nblocks)
+    total = 0.0
+    for c in range(nblocks):  # in block order: the same sum for any thread count
+        total += partial[c]
+    return total
+
+
+def relu_forward(u: np.ndarray, out: np.ndarray) -> None:
+    """out = max(u, 0); NaN propagates."""
+    if _parallel(u.size):
+        _relu_parallel(u, out, n_chunks(u.size))
+    else:
+        _relu_serial(u, out)
+
+
+def relu_backward(da: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    """out = da where y > 0 else 0."""
+    if _parallel(da.size):
+        _relu_backward_parallel(da, y, out, n_chunks(da.size))
+    else:
+        _relu_backward_serial(da, y, out)
+
+
+def mse_loss(pred: np.ndarray, target: np.ndarray, reduction: str, dpred: np.ndarray) -> float:
+    """Return 0.5 * mean (or sum) of (pred - target)**2; dpred = (pred - target) [/ n]."""
+    n = pred.size
+    if n == 0:
+        return 0.0
+    scale = pred.dtype.type(n if reduction == "mean" else 1)
+    run = _mse_parallel if _parallel(n) else _mse_serial
+    total = 0.5 * run(pred, target, dpred, scale, n_chunks(n))
+    return total / n if reduction == "mean" else total
+
+
+def sgd_update(param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+    """param -= lr * grad, in place (lr cast to the parameter dtype)."""
+    if _parallel(param.size):
+        _sgd_parallel(param, grad, lr, n_chunks(param.size))
+    else:
+        _sgd_serial(param, grad, lr)
+
+
+def warmup(dtype: type) -> None:
+    """Compile (or load from cache) every jitted function of this module for ``dtype``."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 2)).astype(dtype)
+    w = rng.standard_normal((2, 3)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    dy = rng.standard_normal((4, 3)).astype(dtype)
+    out = np.empty((4, 3), dtype)
+    for bias in (None, b):
+        _forward_rows_serial(x, w, bias, out, True)
+        _forward_rows_parallel(x, w, bias, out, True)
+        _forward_blas(x, w, bias, out, True)
+    dx, dw, db = np.empty_like(x), np.zeros_like(w), np.zeros_like(b)
+    pdw, pdb = np.zeros((2, 2, 3), dtype), np.zeros((2, 3), dtype)
+    _backward_rows_serial(x, w, dy, dx, pdw, pdb, True)
+    _backward_rows_parallel(x, w, dy, dx, pdw, pdb, True)
+    _add_partials(pdw, pdb, dw, db)
+    _backward_blas(x, w, dy, dx, dw, db, True)
+    u, flat_out = dy.reshape(-1), out.reshape(-1)
+    _relu_serial(u, flat_out)
+    _relu_parallel(u, flat_out, 2)
+    _relu_backward_serial(u, u, flat_out)
+    _relu_backward_parallel(u, u, flat_out, 2)
+    scale = dtype(u.size)
+    _mse_serial(u, u, flat_out, scale, 2)
+    _mse_parallel(u, u, flat_out, scale, 2)
+    param = flat_out.copy()
+    _sgd_serial(param, u, 0.1)
+    _sgd_parallel(param, u, 0.1, 2)
