@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import dense
+from . import conv, dense
+from .conv import (
+    conv2d_backward,
+    conv2d_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+    sgd_momentum_update,
+    softmax_cross_entropy,
+)
 from .dense import (
     linear_backward,
     linear_forward,
@@ -26,6 +34,7 @@ def warmup() -> None:
     """
     for dtype in (np.float32, np.float64):
         dense.warmup(dtype)
+        conv.warmup(dtype)
 
 
 __all__ = [
@@ -38,4 +47,10 @@ __all__ = [
     "relu_backward",
     "mse_loss",
     "sgd_update",
+    "sgd_momentum_update",
+    "conv2d_forward",
+    "conv2d_backward",
+    "maxpool2d_forward",
+    "maxpool2d_backward",
+    "softmax_cross_entropy",
 ]

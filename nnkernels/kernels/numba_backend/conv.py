@@ -387,29 +387,28 @@ def sgd_momentum_update(param: np.ndarray, grad: np.ndarray, velocity: np.ndarra
         _momentum_par(param, grad, velocity, t(lr), t(momentum))
 
 
-def warmup() -> None:
-    """Compile (or load from cache) every kernel of this module for float32 and float64."""
-    for dt in (np.float32, np.float64):
-        rng = np.random.default_rng(0)
-        # Big enough for the parallel paths, small enough to run in milliseconds.
-        for n, c, f in ((1, 1, 1), (16, 4, 8)):
-            x = rng.standard_normal((n, c, 12, 12)).astype(dt)
-            w = rng.standard_normal((f, c, 3, 3)).astype(dt)
-            b = np.zeros(f, dt)
-            y = np.empty((n, f, 12, 12), dt)
-            for bias in (b, None):
-                conv2d_forward(x, w, bias, (1, 1), (1, 1), y)
-            conv2d_backward(x, w, y, (1, 1), (1, 1), np.empty_like(x), np.empty_like(w),
-                            np.empty_like(b))
-        for shape in ((1, 1, 4, 4), (64, 16, 32, 32)):
-            x = rng.standard_normal(shape).astype(dt)
-            out = np.empty(shape[:2] + (shape[2] // 2, shape[3] // 2), dt)
-            arg = np.empty(out.shape, np.int64)
-            maxpool2d_forward(x, (2, 2), (2, 2), out, arg)
-            maxpool2d_backward(out, arg, np.empty_like(x))
-        for n in (2, PARALLEL_MIN_WORK // 8 + 1):
-            logits = np.zeros((n, 10), dt)
-            softmax_cross_entropy(logits, np.zeros(n, np.int64), np.empty_like(logits))
-        for size in (2, PARALLEL_MIN_WORK):
-            p = np.zeros(size, dt)
-            sgd_momentum_update(p, p.copy(), p.copy(), 0.1, 0.9)
+def warmup(dtype: type) -> None:
+    """Compile (or load from cache) every kernel of this module for ``dtype``, serial and
+    parallel paths alike."""
+    rng = np.random.default_rng(0)
+    for n, c, f in ((1, 1, 1), (16, 4, 8)):
+        x = rng.standard_normal((n, c, 12, 12)).astype(dtype)
+        w = rng.standard_normal((f, c, 3, 3)).astype(dtype)
+        b = np.zeros(f, dtype)
+        y = np.empty((n, f, 12, 12), dtype)
+        for bias in (b, None):
+            conv2d_forward(x, w, bias, (1, 1), (1, 1), y)
+        conv2d_backward(x, w, y, (1, 1), (1, 1), np.empty_like(x), np.empty_like(w),
+                        np.empty_like(b))
+    for shape in ((1, 1, 4, 4), (64, 16, 32, 32)):
+        x = np.zeros(shape, dtype)
+        out = np.empty(shape[:2] + (shape[2] // 2, shape[3] // 2), dtype)
+        arg = np.empty(out.shape, np.int64)
+        maxpool2d_forward(x, (2, 2), (2, 2), out, arg)
+        maxpool2d_backward(out, arg, np.empty_like(x))
+    for n in (2, PARALLEL_MIN_WORK // 8 + 1):
+        logits = np.zeros((n, 10), dtype)
+        softmax_cross_entropy(logits, np.zeros(n, np.int64), np.empty_like(logits))
+    for size in (2, PARALLEL_MIN_WORK):
+        p = np.zeros(size, dtype)
+        sgd_momentum_update(p, p.copy(), p.copy(), 0.1, 0.9)
