@@ -302,7 +302,8 @@ def maxpool2d_forward(x: np.ndarray, pool: tuple[int, int], stride: tuple[int, i
 def maxpool2d_backward(dy: np.ndarray, argmax: np.ndarray, dx: np.ndarray) -> None:
     """dx (N, C, H, W) = dy (N, C, OH, OW) summed into the argmax positions, zero elsewhere."""
     n, c, h, wd = dx.shape
-    args = (dy.reshape(n * c, -1), argmax.reshape(n * c, -1), dx.reshape(n * c, h * wd))
+    m = dy.shape[2] * dy.shape[3]
+    args = (dy.reshape(n * c, m), argmax.reshape(n * c, m), dx.reshape(n * c, h * wd))
     if dx.size < PARALLEL_MIN_WORK:
         _maxpool_backward_ser(*args)
     else:

@@ -94,9 +94,10 @@ def maxpool2d_backward(dy: np.ndarray, argmax: np.ndarray, dx: np.ndarray) -> No
     n, c, h, wd = dx.shape
     dx[...] = 0
     planes = dx.reshape(n * c, h * wd)
-    idx = argmax.reshape(n * c, -1)
+    m = dy.shape[2] * dy.shape[3]
+    idx = argmax.reshape(n * c, m)
     # np.add.at accumulates repeated indices (overlapping windows); plain fancy += would not.
-    np.add.at(planes, (np.arange(n * c)[:, None], idx), dy.reshape(n * c, -1))
+    np.add.at(planes, (np.arange(n * c)[:, None], idx), dy.reshape(n * c, m))
 
 
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, dlogits: np.ndarray) -> float:
