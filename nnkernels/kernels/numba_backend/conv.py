@@ -54,8 +54,12 @@ def _im2col(x, n, kh, kw, sh, sw, ph, pw, oh, ow, cols):
                     for s in range(s_lo):
                         cols[row, base + s] = zero
                     off = j - pw
-                    for s in range(s_lo, s_hi):
-                        cols[row, base + s] = x[n, c, src, s * sw + off]
+                    if sw == 1:  # contiguous copy: vectorises
+                        for s in range(s_lo, s_hi):
+                            cols[row, base + s] = x[n, c, src, s + off]
+                    else:
+                        for s in range(s_lo, s_hi):
+                            cols[row, base + s] = x[n, c, src, s * sw + off]
                     for s in range(s_hi, ow):
                         cols[row, base + s] = zero
 
@@ -77,8 +81,12 @@ def _col2im(dcols, n, kh, kw, sh, sw, ph, pw, oh, ow, dx):
                     if dst < 0 or dst >= h:
                         continue
                     base = r * ow
-                    for s in range(s_lo, s_hi):
-                        dx[n, c, dst, s * sw + off] += dcols[row, base + s]
+                    if sw == 1:  # contiguous: vectorises
+                        for s in range(s_lo, s_hi):
+                            dx[n, c, dst, s + off] += dcols[row, base + s]
+                    else:
+                        for s in range(s_lo, s_hi):
+                            dx[n, c, dst, s * sw + off] += dcols[row, base + s]
 
 
 @njit(cache=True, nogil=True)
