@@ -1,0 +1,126 @@
+"""conv2d forward and forward+backward: numpy reference vs numba backend vs PyTorch's CPU conv2d.
+
+Plain script, float32, NCHW, all contenders measured side by side in one process and in
+interleaved rounds (round k runs every contender once), so that the machine's noise hits them
+alike; medians and ratios are printed.
+
+    python benchmarks/bench_conv.py [--rounds 15] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+import nnkernels  # noqa: E402
+
+# (N, C, H, W, F, k, stride, pad), the shapes of issue 4.
+SHAPES = [
+    (64, 3, 32, 32, 16, 3, 1, 1),
+    (64, 16, 32, 32, 32, 3, 1, 1),
+    (256, 1, 28, 28, 8, 5, 1, 0),
+]
+
+
+def contenders(shape: tuple[int, ...], threads: int
+               ) -> dict[str, tuple[Callable[[], object], Callable[[], object]]]:
+    """name -> (forward, forward+backward) closures on fixed float32 data."""
+    n, c, h, w, f, k, s, p = shape
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    wt = rng.standard_normal((f, c, k, k), dtype=np.float32)
+    b = rng.standard_normal(f, dtype=np.float32)
+    oh = (h + 2 * p - k) // s + 1
+    ow = (w + 2 * p - k) // s + 1
+    dy = rng.standard_normal((n, f, oh, ow), dtype=np.float32)
+    out: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {}
+    for name in nnkernels.available_backends():
+        be = nnkernels.get_backend(name)
+
+        def fwd(be=be):
+            return be.conv2d_forward(x, wt, b, s, p)
+
+        def fwd_bwd(be=be):
+            be.conv2d_forward(x, wt, b, s, p)
+            return be.conv2d_backward(x, wt, dy, s, p)
+
+        out[name] = (fwd, fwd_bwd)
+    try:
+        import torch
+    except ImportError:
+        return out
+    torch.set_num_threads(threads)
+    tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, wt, b))
+    tdy = torch.from_numpy(dy)
+
+    def t_fwd():
+        with torch.no_grad():
+            return torch.nn.functional.conv2d(tx, tw, tb, s, p)
+
+    def t_fwd_bwd():
+        y = torch.nn.functional.conv2d(tx, tw, tb, s, p)
+        return torch.autograd.grad(y, (tx, tw, tb), tdy)
+
+    out["torch"] = (t_fwd, t_fwd_bwd)
+    return out
+
+
+def measure(funcs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Median seconds per call of each function, in interleaved rounds after one warm-up call."""
+    for fn in funcs.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in funcs}
+    for _ in range(rounds):
+        for name, fn in funcs.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print a table of medians (ms) and ratios for every shape."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=15, help="timed rounds per shape (default 15)")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="threads for numba, BLAS and torch (default 2)")
+    args = ap.parse_args(argv)
+    nnkernels.set_num_threads(args.threads)
+    nnkernels.warmup()
+    info = nnkernels.runtime_info()
+    print(f"numpy {info['numpy']}, numba {info['numba']} ({info['numba_threading_layer']}, "
+          f"{info['numba_num_threads']} threads), {info['processor']}, float32, "
+          f"median of {args.rounds} interleaved rounds")
+    try:
+        import torch
+        print(f"torch {torch.__version__}, {args.threads} threads")
+    except ImportError:
+        print("torch not installed: no comparator column")
+    head = (f"{'(N, C, H, W, F, k, s, p)':<30} {'pass':<9} {'numpy ms':>9} {'numba ms':>9} "
+            f"{'torch ms':>9} {'numpy/numba':>12} {'numba/torch':>12}")
+    print(head)
+    print("-" * len(head))
+    for shape in SHAPES:
+        cands = contenders(shape, args.threads)
+        for k, label in enumerate(("fwd", "fwd+bwd")):
+            med = measure({name: pair[k] for name, pair in cands.items()}, args.rounds)
+            ms = {name: t * 1e3 for name, t in med.items()}
+            torch_ms = f"{ms['torch']:9.2f}" if "torch" in ms else f"{'-':>9}"
+            vs_torch = (f"{ms['numba'] / ms['torch']:11.2f}x" if "torch" in ms and "numba" in ms
+                        else f"{'-':>12}")
+            vs_numpy = (f"{ms['numpy'] / ms['numba']:11.2f}x" if "numba" in ms else f"{'-':>12}")
+            print(f"{str(shape):<30} {label:<9} {ms['numpy']:9.2f} "
+                  f"{ms.get('numba', float('nan')):9.2f} {torch_ms} {vs_numpy} {vs_torch}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
