@@ -20,23 +20,38 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .blas import single_threaded_blas
+
 # Work (multiply-adds or elements) below which a parallel region costs more than it saves; a
 # region costs 5-8 us to start on this machine, about the time of 1e5 fused multiply-adds.
 PARALLEL_MIN_WORK = 100_000
 # Inner dimension from which BLAS beats the row loops (measured: benchmarks/tune_dense.py).
 BLAS_MIN_DEPTH = 16
-# Output rows per BLAS call when the bias/ReLU is applied block-wise while the block is in cache.
+# Output rows per BLAS call: the bias/ReLU is applied to a block while it is in cache, and the
+# blocks are the unit of parallel work (each calls single-threaded BLAS, see blas.py).
 BLAS_BLOCK_ROWS = 256
-# Record chunks of the reductions over N; a constant (capped by N), never the thread count.
+# Record chunks of the reductions over N: a function of N only, never of the thread count.
+# Each chunk holds a (D, H) partial of dw, so the BLAS path (large D * H) uses fewer.
 MAX_CHUNKS = 16
+MAX_BLAS_CHUNKS = 4
 MIN_CHUNK_ROWS = 512
 
 _OPTS = dict(cache=True, nogil=True)
+# The row loops accumulate dot products; without reassociation LLVM cannot vectorise a float
+# reduction (measured 2-5x slower). "reassoc" and "contract" (FMA) only change rounding within
+# the tests' tolerances; NaN/inf semantics ("nnan", "ninf") are left alone.
+_FAST = dict(_OPTS, fastmath={"reassoc", "contract"})
 
 
-def n_chunks(n: int) -> int:
+def n_chunks(n: int, blas: bool = False) -> int:
     """Number of record chunks for a reduction over ``n`` records (independent of threads)."""
-    return max(1, min(MAX_CHUNKS, n // MIN_CHUNK_ROWS))
+    return max(1, min(MAX_BLAS_CHUNKS if blas else MAX_CHUNKS, n // MIN_CHUNK_ROWS))
+
+
+@njit(**_OPTS)
+def _n_blocks(n):
+    """Number of BLAS_BLOCK_ROWS-row blocks covering n rows."""
+    return (n + BLAS_BLOCK_ROWS - 1) // BLAS_BLOCK_ROWS
 
 
 def _parallel(work: int) -> bool:
@@ -46,52 +61,60 @@ def _parallel(work: int) -> bool:
 # -- forward -------------------------------------------------------------------------------
 
 
-@njit(inline="always", **_OPTS)
+@njit(inline="always", **_FAST)
 def _forward_row(x, w, b, out, i, relu):
     """out[i] = x[i] @ w + b (then ReLU) for one row, accumulated in place in out[i]."""
+    # Scalar 2-D indexing, no row views or slice assignment: a view costs more than the
+    # whole row's arithmetic when H is small.
     d, h = w.shape
-    row = out[i]
-    if b is None:
-        row[:] = 0
-    else:
-        row[:] = b
+    for j in range(h):
+        out[i, j] = 0 if b is None else b[j]
     for k in range(d):
         xik = x[i, k]
         for j in range(h):
-            row[j] += xik * w[k, j]
+            out[i, j] += xik * w[k, j]
     if relu:
         for j in range(h):
-            # "not <= 0" keeps NaN (max(NaN, 0) is NaN, as in numpy).
-            if row[j] <= 0:
-                row[j] = 0
+            # "<= 0" is False for NaN, so NaN propagates as in numpy's maximum.
+            if out[i, j] <= 0:
+                out[i, j] = 0
 
 
-@njit(**_OPTS)
+@njit(**_FAST)
 def _forward_rows_serial(x, w, b, out, relu):
     for i in range(x.shape[0]):
         _forward_row(x, w, b, out, i, relu)
 
 
-@njit(parallel=True, **_OPTS)
+@njit(parallel=True, **_FAST)
 def _forward_rows_parallel(x, w, b, out, relu):
     for i in prange(x.shape[0]):
         _forward_row(x, w, b, out, i, relu)
 
 
+@njit(inline="always", **_OPTS)
+def _forward_block(x, w, b, out, c, relu):
+    """Row block c: BLAS GEMM, then bias and ReLU applied while the block is in cache."""
+    lo = c * BLAS_BLOCK_ROWS
+    hi = min(lo + BLAS_BLOCK_ROWS, x.shape[0])
+    np.dot(x[lo:hi], w, out[lo:hi])
+    if b is not None or relu:
+        for i in range(lo, hi):
+            for j in range(out.shape[1]):
+                v = out[i, j] if b is None else out[i, j] + b[j]
+                out[i, j] = 0 if (relu and v <= 0) else v
+
+
 @njit(**_OPTS)
-def _forward_blas(x, w, b, out, relu):
-    """BLAS GEMM by row blocks; bias and ReLU applied to each block while it is in cache."""
-    n, h = out.shape
-    for lo in range(0, n, BLAS_BLOCK_ROWS):
-        hi = min(lo + BLAS_BLOCK_ROWS, n)
-        blk = out[lo:hi]
-        np.dot(x[lo:hi], w, blk)
-        if b is not None or relu:
-            for i in range(hi - lo):
-                row = blk[i]
-                for j in range(h):
-                    v = row[j] if b is None else row[j] + b[j]
-                    row[j] = 0 if (relu and v <= 0) else v
+def _forward_blas_serial(x, w, b, out, relu):
+    for c in range(_n_blocks(x.shape[0])):
+        _forward_block(x, w, b, out, c, relu)
+
+
+@njit(parallel=True, **_OPTS)
+def _forward_blas_parallel(x, w, b, out, relu):
+    for c in prange(_n_blocks(x.shape[0])):
+        _forward_block(x, w, b, out, c, relu)
 
 
 def _forward(x, w, b, out, relu):
@@ -100,7 +123,9 @@ def _forward(x, w, b, out, relu):
     if n == 0 or h == 0:
         return
     if d >= BLAS_MIN_DEPTH:
-        _forward_blas(x, w, b, out, relu)
+        run = _forward_blas_parallel if _n_blocks(n) > 1 else _forward_blas_serial
+        with single_threaded_blas():
+            run(x, w, b, out, relu)
     elif _parallel(n * max(d, 1) * h):
         _forward_rows_parallel(x, w, b, out, relu)
     else:
@@ -121,39 +146,35 @@ def linear_relu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
 # -- backward ------------------------------------------------------------------------------
 
 
-@njit(inline="always", **_OPTS)
+@njit(inline="always", **_FAST)
 def _backward_chunk(x, w, dy, dx, pdw, pdb, c, nchunks, need_dx):
     """One record chunk: dx rows, and this chunk's partial dw (D, H) and db (H,), in one pass."""
     n, d = x.shape
     h = w.shape[1]
     lo = c * n // nchunks
     hi = (c + 1) * n // nchunks
-    dwc = pdw[c]
-    dbc = pdb[c]
+    zero = dy.dtype.type(0)
     for i in range(lo, hi):
-        dyi = dy[i]
         for j in range(h):
-            dbc[j] += dyi[j]
+            pdb[c, j] += dy[i, j]
         for k in range(d):
             xik = x[i, k]
-            wk = w[k]
-            dwk = dwc[k]
-            acc = dyi.dtype.type(0)
+            acc = zero
             for j in range(h):
-                dwk[j] += xik * dyi[j]
-                acc += dyi[j] * wk[j]
+                pdw[c, k, j] += xik * dy[i, j]
+                acc += dy[i, j] * w[k, j]
             if need_dx:
                 dx[i, k] = acc
 
 
-@njit(**_OPTS)
+@njit(**_FAST)
 def _backward_rows_serial(x, w, dy, dx, pdw, pdb, need_dx):
     nchunks = pdw.shape[0]
     for c in range(nchunks):
         _backward_chunk(x, w, dy, dx, pdw, pdb, c, nchunks, need_dx)
 
 
-@njit(parallel=True, **_OPTS)
+@njit(parallel=True, **_FAST)
 def _backward_rows_parallel(x, w, dy, dx, pdw, pdb, need_dx):
     nchunks = pdw.shape[0]
     for c in prange(nchunks):
@@ -168,14 +189,32 @@ def _add_partials(pdw, pdb, dw, db):
         db += pdb[c]
 
 
-@njit(**_OPTS)
-def _backward_blas(x, w, dy, dx, dw, db, need_dx):
-    """dx = dy @ w.T and dw += x.T @ dy through BLAS; db += column sums of dy."""
+@njit(inline="always", **_OPTS)
+def _backward_blas_chunk(x, w, dy, dx, pdw, pdb, c, nchunks, need_dx):
+    """One record chunk through BLAS: dx rows, and this chunk's partial dw and db."""
+    n = x.shape[0]
+    lo = c * n // nchunks
+    hi = (c + 1) * n // nchunks
     if need_dx:
-        np.dot(dy, w.T, dx)
-    dw += np.dot(x.T, dy)
-    for i in range(dy.shape[0]):
-        db += dy[i]
+        np.dot(dy[lo:hi], w.T, dx[lo:hi])
+    np.dot(x[lo:hi].T, dy[lo:hi], pdw[c])
+    for i in range(lo, hi):
+        for j in range(dy.shape[1]):
+            pdb[c, j] += dy[i, j]
+
+
+@njit(**_OPTS)
+def _backward_blas_serial(x, w, dy, dx, pdw, pdb, need_dx):
+    nchunks = pdw.shape[0]
+    for c in range(nchunks):
+        _backward_blas_chunk(x, w, dy, dx, pdw, pdb, c, nchunks, need_dx)
+
+
+@njit(parallel=True, **_OPTS)
+def _backward_blas_parallel(x, w, dy, dx, pdw, pdb, need_dx):
+    nchunks = pdw.shape[0]
+    for c in prange(nchunks):
+        _backward_blas_chunk(x, w, dy, dx, pdw, pdb, c, nchunks, need_dx)
 
 
 def linear_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, dx: np.ndarray | None,
@@ -190,16 +229,18 @@ def linear_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, dx: np.ndarray
         return
     if dx is None:
         dx = np.empty((0, 0), dtype=x.dtype)  # never written; keeps one compiled signature
-    if d >= BLAS_MIN_DEPTH:
-        _backward_blas(x, w, dy, dx, dw, db, need_dx)
-        return
-    nchunks = n_chunks(n)
+    blas = d >= BLAS_MIN_DEPTH
+    nchunks = n_chunks(n, blas)
     pdw = np.zeros((nchunks, d, h), dtype=x.dtype)
     pdb = np.zeros((nchunks, h), dtype=x.dtype)
-    if _parallel(n * max(d, 1) * h):
-        _backward_rows_parallel(x, w, dy, dx, pdw, pdb, need_dx)
+    parallel = nchunks > 1 and _parallel(n * max(d, 1) * h)
+    if blas:
+        run = _backward_blas_parallel if parallel else _backward_blas_serial
+        with single_threaded_blas():
+            run(x, w, dy, dx, pdw, pdb, need_dx)
     else:
-        _backward_rows_serial(x, w, dy, dx, pdw, pdb, need_dx)
+        run = _backward_rows_parallel if parallel else _backward_rows_serial
+        run(x, w, dy, dx, pdw, pdb, need_dx)
     _add_partials(pdw, pdb, dw, db)
 
 
@@ -345,13 +386,15 @@ def warmup(dtype: type) -> None:
     for bias in (None, b):
         _forward_rows_serial(x, w, bias, out, True)
         _forward_rows_parallel(x, w, bias, out, True)
-        _forward_blas(x, w, bias, out, True)
+        _forward_blas_serial(x, w, bias, out, True)
+        _forward_blas_parallel(x, w, bias, out, True)
     dx, dw, db = np.empty_like(x), np.zeros_like(w), np.zeros_like(b)
     pdw, pdb = np.zeros((2, 2, 3), dtype), np.zeros((2, 3), dtype)
     _backward_rows_serial(x, w, dy, dx, pdw, pdb, True)
     _backward_rows_parallel(x, w, dy, dx, pdw, pdb, True)
     _add_partials(pdw, pdb, dw, db)
-    _backward_blas(x, w, dy, dx, dw, db, True)
+    _backward_blas_serial(x, w, dy, dx, pdw, pdb, True)
+    _backward_blas_parallel(x, w, dy, dx, pdw, pdb, True)
     u, flat_out = dy.reshape(-1), out.reshape(-1)
     _relu_serial(u, flat_out)
     _relu_parallel(u, flat_out, 2)
