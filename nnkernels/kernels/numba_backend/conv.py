@@ -10,14 +10,16 @@ im2col of one image into ``cols`` (C*KH*KW, OH*OW), then one GEMM ``w (F, C*KH*K
 that lands directly in the NCHW output plane of that image (no transpose). The backward reuses
 the same workspace for dcols = w.T @ dy and scatters it back (col2im); weight and bias gradients
 are summed per chunk and the chunks are reduced in chunk order, so results are bitwise identical
-for any thread count. BLAS runs single-threaded inside the parallel region (the wrapper sets
-scipy's OpenBLAS to one thread around the call): one thread pool per pipeline.
+for any thread count. BLAS runs single-threaded inside the parallel region (the wrapper limits
+scipy's OpenBLAS, numba's BLAS, to one thread around the call): one thread pool per pipeline.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from .blas import single_threaded_blas
 
 # Below this many multiply-adds (N * F * OH * OW * C * KH * KW) the parallel region costs more
 # than it saves: the serial entry points run the same chunk loop on one thread.
@@ -172,21 +174,6 @@ def _reduce_parts(parts, out):
 
 # -- raw protocol functions ----------------------------------------------------------------------
 
-def _blas_one_thread():
-    """Context that runs scipy's BLAS (numba's np.dot) on one thread inside our parallel loops."""
-    return _BLAS.limit(limits=1, user_api="blas")
-
-
-def _blas_controller():
-    import scipy.linalg  # noqa: F401  (loads the BLAS numba calls, so threadpoolctl sees it)
-    import threadpoolctl
-
-    return threadpoolctl.ThreadpoolController()
-
-
-_BLAS = _blas_controller()
-
-
 def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
                    stride: tuple[int, int], padding: tuple[int, int], out: np.ndarray) -> None:
     """out (N, F, OH, OW) = cross-correlation of x (N, C, H, W) with w (F, C, KH, KW) + b (F,)."""
@@ -199,7 +186,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     if n * f * oh * ow * c * kh * kw < PARALLEL_MIN_WORK or nch == 1:
         _conv_forward_ser(*args)
         return
-    with _blas_one_thread():
+    with single_threaded_blas():
         _conv_forward_par(*args)
 
 
@@ -220,7 +207,7 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, stride: tuple[
     if n * f * oh * ow * k < PARALLEL_MIN_WORK or nch == 1:
         _conv_backward_ser(*args)
     else:
-        with _blas_one_thread():
+        with single_threaded_blas():
             _conv_backward_par(*args)
     _reduce_parts(dw_parts, dw)
     _reduce_parts(db_parts, db)
