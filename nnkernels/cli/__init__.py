@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 # sub-command name -> module in this package defining add_parser(subparsers) and run(args) -> int
 COMMANDS = {
+    "demo": "nnkernels.cli.demo",
     "example": "nnkernels.cli.example",
 }
 

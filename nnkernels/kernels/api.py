@@ -310,6 +310,32 @@ class Backend:
         loss = self._impl.softmax_cross_entropy(logits, labels, res.target)
         return float(loss), res.done()
 
+    # -- training --------------------------------------------------------------------------
+
+    def mlp_train(self, x: object, y: object, params: list[np.ndarray], lr: float,
+                  n_iter: int, *, losses_out: np.ndarray | None = None) -> np.ndarray:
+        """Run ``n_iter`` full-batch SGD steps of a one-hidden-layer ReLU MLP; return the losses.
+
+        The model is pred = relu(x @ w1 + b1) @ w2 + b2 with x (N, D), y (N, O) and ``params`` =
+        [w1 (D, H), b1 (H,), w2 (H, O), b2 (O,)], updated in place. Each step measures the loss
+        0.5 * mean((pred - y)**2) over N * O, then steps along its gradient: p -= lr * dp.
+        Returns the losses (n_iter,) float64 (into ``losses_out`` when given). N = 0 gives loss 0
+        and leaves the parameters unchanged.
+        """
+        x = v.as_float_array("x", x, 2)
+        y = v.as_float_array("y", y, 2)
+        params = v.check_mlp_params(params, x, y)
+        lr = v.check_lr(lr)
+        n_iter = v.check_positive_int("n_iter", n_iter, minimum=0)
+        x, y = v.contiguous(x), v.contiguous(y)
+        outs = [_Out(f"params[{i}]", p, p.shape, p.dtype, (x, y),
+                     accumulate=True) for i, p in enumerate(params)]
+        losses = _Out("losses_out", losses_out, (n_iter,), np.dtype(np.float64), (x, y, *params))
+        self._impl.mlp_train(x, y, *(o.target for o in outs), lr, losses.target)
+        for o in outs:
+            o.done()
+        return losses.done()
+
 
 # The raw functions every backend module must define, read off the protocol itself.
 _PROTOCOL_FUNCTIONS = tuple(

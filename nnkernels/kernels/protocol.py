@@ -82,5 +82,14 @@ class KernelBackend(Protocol):
                               dlogits: np.ndarray) -> float:
         """Return mean -log softmax(logits (N, K))[labels (N,)]; write its gradient to dlogits."""
 
+    def mlp_train(self, x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray,
+                  w2: np.ndarray, b2: np.ndarray, lr: float, losses: np.ndarray) -> None:
+        """len(losses) full-batch SGD steps of the MLP y ~ relu(x @ w1 + b1) @ w2 + b2.
+
+        x (N, D), y (N, O), w1 (D, H), b1 (H,), w2 (H, O), b2 (O,) updated in place; losses
+        (n_iter,) float64 receives 0.5 * mean((pred - y)**2) over N * O, measured before each
+        step, whose gradient the step follows. N = 0 gives loss 0 and zero gradients.
+        """
+
     def warmup(self) -> None:
         """Compile (or load from cache) everything, so that later calls never compile."""

@@ -201,3 +201,43 @@ def check_argmax(argmax: object, dy: np.ndarray, plane_size: int) -> np.ndarray:
         raise ValueError(f"argmax holds indices outside the (H, W) plane of x_shape "
                          f"(range [{arr.min()}, {arr.max()}], plane size {plane_size})")
     return np.ascontiguousarray(arr)
+
+
+MLP_PARAM_NAMES = ("w1", "b1", "w2", "b2")
+
+
+def check_mlp_params(params: object, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    """Check ``params`` = [w1 (D, H), b1 (H,), w2 (H, O), b2 (O,)] against x (N, D), y (N, O).
+
+    Each must be a writeable float ndarray (they are updated in place), all of x's dtype,
+    sharing no memory with one another.
+    """
+    if isinstance(params, np.ndarray) or not isinstance(params, Sequence) or len(params) != 4:
+        raise ValueError("params must be a sequence of 4 arrays [w1 (D, H), b1 (H,), w2 (H, O), "
+                         f"b2 (O,)], got {type(params).__name__}"
+                         + (f" of length {len(params)}" if isinstance(params, Sequence) else ""))
+    checked = []
+    for i, (name, p, ndim) in enumerate(zip(MLP_PARAM_NAMES, params, (2, 1, 2, 1), strict=True)):
+        label = f"params[{i}] ({name})"
+        if not isinstance(p, np.ndarray):
+            raise TypeError(f"{label} must be a numpy.ndarray (it is updated in place), "
+                            f"got {type(p).__name__}")
+        as_float_array(label, p, ndim)
+        if not p.flags.writeable:
+            raise ValueError(f"{label} is read-only")
+        checked.append(p)
+    w1, b1, w2, b2 = checked
+    common_dtype(x=x, y=y, w1=w1, b1=b1, w2=w2, b2=b2)
+    check_dim("x", x.shape[1], "columns", "w1", w1.shape[0], "rows", x, w1)
+    check_dim("b1", b1.shape[0], "entries", "w1", w1.shape[1], "columns", b1, w1)
+    check_dim("w2", w2.shape[0], "rows", "w1", w1.shape[1], "columns", w2, w1)
+    check_dim("b2", b2.shape[0], "entries", "w2", w2.shape[1], "columns", b2, w2)
+    check_dim("y", y.shape[0], "rows", "x", x.shape[0], "rows", y, x)
+    check_dim("y", y.shape[1], "columns", "w2", w2.shape[1], "columns", y, w2)
+    for i in range(4):
+        for j in range(i + 1, 4):
+            if checked[i].size and checked[j].size and np.may_share_memory(checked[i],
+                                                                           checked[j]):
+                raise ValueError(f"params[{i}] ({MLP_PARAM_NAMES[i]}) and params[{j}] "
+                                 f"({MLP_PARAM_NAMES[j]}) share memory")
+    return checked

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import conv, dense
+from . import conv, dense, training
 from .conv import (
     conv2d_backward,
     conv2d_forward,
@@ -22,6 +22,7 @@ from .dense import (
     relu_forward,
     sgd_update,
 )
+from .training import mlp_train
 
 name = "numba"
 
@@ -35,6 +36,7 @@ def warmup() -> None:
     for dtype in (np.float32, np.float64):
         dense.warmup(dtype)
         conv.warmup(dtype)
+    training.warmup()
 
 
 __all__ = [
@@ -53,4 +55,5 @@ __all__ = [
     "maxpool2d_forward",
     "maxpool2d_backward",
     "softmax_cross_entropy",
+    "mlp_train",
 ]

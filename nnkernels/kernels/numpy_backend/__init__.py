@@ -20,6 +20,7 @@ from .dense import (
     relu_forward,
     sgd_update,
 )
+from .training import mlp_train
 
 name = "numpy"
 
@@ -44,4 +45,5 @@ __all__ = [
     "maxpool2d_forward",
     "maxpool2d_backward",
     "softmax_cross_entropy",
+    "mlp_train",
 ]

@@ -1,0 +1,168 @@
+"""``nnkernels demo``: the seed experiment: fit a noisy cubic with a linear model and an MLP."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+import nnkernels
+from nnkernels.data import make_cubic
+from nnkernels.models import MLP, DivergenceError, LinearRegression
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    """Register the sub-command."""
+    p = sub.add_parser(name, help=__doc__.split(":", 1)[1].strip(),
+                       description=__doc__.split(":", 1)[1].strip())
+    p.add_argument("--backend", default=None,
+                   help="numba, numpy or both (default: both where numba is available)")
+    p.add_argument("--records", type=int, default=700, help="number of records N (default 700)")
+    p.add_argument("--hidden", type=int, default=10, help="hidden units H (default 10)")
+    p.add_argument("--iters", type=int, default=None,
+                   help="training iterations of each model (default: the estimators' defaults)")
+    p.add_argument("--out", default=".", help="folder for the PNG files (default: .)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and the weights")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+
+
+def _backends(choice: str | None) -> list[str]:
+    """Backend names to run, in order (the first one's fits are plotted)."""
+    from . import CommandError
+
+    available = nnkernels.available_backends()
+    if choice is None:
+        return [b for b in ("numba", "numpy") if b in available]
+    if choice == "both":
+        missing = [b for b in ("numba", "numpy") if b not in available]
+        if missing:
+            raise CommandError(f"--backend both needs {', '.join(missing)}, which is unavailable")
+        return ["numba", "numpy"]
+    if choice not in available:
+        raise CommandError(f"unknown or unavailable backend {choice!r}; choose from "
+                           f"{', '.join((*available, 'both'))}")
+    return [choice]
+
+
+def _out_dir(path: str) -> Path:
+    """The output folder, created if needed; it must be writable."""
+    from . import CommandError
+
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CommandError(f"cannot create --out {path!r}: {exc.strerror or exc}") from None
+    if not out.is_dir() or not os.access(out, os.W_OK | os.X_OK):
+        raise CommandError(f"--out {path!r} is not a writable folder")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit both models on every chosen backend, print losses, RMSE and timings, write PNGs."""
+    from . import CommandError
+
+    if args.records < 2:
+        raise CommandError(f"--records must be >= 2, got {args.records}")
+    if args.hidden < 1:
+        raise CommandError(f"--hidden must be >= 1, got {args.hidden}")
+    if args.iters is not None and args.iters < 1:
+        raise CommandError(f"--iters must be >= 1, got {args.iters}")
+    if args.seed < 0:
+        raise CommandError(f"--seed must be >= 0, got {args.seed}")
+    names = _backends(args.backend)
+    out = _out_dir(args.out)
+
+    x, y, fx = make_cubic(n=args.records, random_state=args.seed)
+    print(f"data: {args.records} records of f(x) = x**3 + 4 on [0, 5] with noise sigma 10; "
+          f"MLP 1 -> {args.hidden} -> ReLU -> 1")
+    iters = {} if args.iters is None else {"max_iter": args.iters}
+    fits: dict[str, tuple[LinearRegression, MLP]] = {}
+    step_time: dict[str, float] = {}
+    for name in names:
+        nnkernels.get_backend(name).warmup()  # compile (or load) first: timings exclude it
+        lin = LinearRegression(backend=name, random_state=args.seed, verbose=not args.quiet,
+                               **iters)
+        mlp = MLP(hidden=(args.hidden,), backend=name, random_state=args.seed,
+                  verbose=not args.quiet, **iters)
+        try:
+            lin.fit(x, y)
+            t0 = time.perf_counter()
+            mlp.fit(x, y)
+            elapsed = time.perf_counter() - t0
+        except DivergenceError as exc:
+            raise CommandError(str(exc)) from None
+        step_time[name] = elapsed / mlp.n_iter_
+        fits[name] = (lin, mlp)
+        rmse_lin = _rmse(lin.predict(x), fx)
+        rmse_mlp = _rmse(mlp.predict(x), fx)
+        print(f"[{name}] linear: final loss {lin.loss_history_[-1]:.6g}, RMSE vs f(x) "
+              f"{rmse_lin:.4f} ({lin.n_iter_} iterations)")
+        print(f"[{name}] MLP:    final loss {mlp.loss_history_[-1]:.6g}, RMSE vs f(x) "
+              f"{rmse_mlp:.4f} ({mlp.n_iter_} iterations)")
+        print(f"[{name}] MLP time per training step: {step_time[name] * 1e6:.1f} us "
+              f"({elapsed:.3f} s in all)")
+    if "numba" in step_time and "numpy" in step_time:
+        print(f"speed-up of numba over numpy per MLP training step: "
+              f"{step_time['numpy'] / step_time['numba']:.1f}x")
+
+    lin, mlp = fits[names[0]]
+    fit_png, loss_png = out / "demo_fit.png", out / "demo_loss.png"
+    try:
+        _plot_fit(fit_png, x, y, fx, lin.predict(x), mlp.predict(x), names[0])
+        _plot_losses(loss_png, fits)
+    except OSError as exc:
+        raise CommandError(f"cannot write to --out {args.out!r}: {exc.strerror or exc}") from None
+    print(f"wrote {fit_png} and {loss_png}")
+    return 0
+
+
+def _rmse(pred: np.ndarray, target: np.ndarray) -> float:
+    """Root mean squared difference."""
+    return float(np.sqrt(np.mean((np.asarray(pred) - target) ** 2)))
+
+
+def _plot_fit(path: Path, x: np.ndarray, y: np.ndarray, fx: np.ndarray, lin: np.ndarray,
+              mlp: np.ndarray, backend: str) -> None:
+    """The seed's final figure: data, f(x), the linear and the non-linear fit, with a legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.plot(x, y, "x", color="y", label="training data")
+    ax.plot(x, fx, "-", color="b", label="f(x)")
+    ax.plot(x, lin, "-", color="r", label="linear fit for f(x)")
+    ax.plot(x, mlp, "-", color="c", label="non-linear fit for f(x)")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title(f"nnkernels demo ({backend} backend)")
+    ax.legend(loc=2)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_losses(path: Path, fits: dict) -> None:
+    """Training loss per iteration of every model on every backend (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, (lin, mlp) in fits.items():
+        style = "-" if name == "numba" else "--"
+        ax.plot(lin.loss_history_, style, color="r", label=f"linear ({name})")
+        ax.plot(mlp.loss_history_, style, color="c", label=f"MLP ({name})")
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("0.5 * mean squared error (standardised y)")
+    ax.set_title("training loss")
+    ax.legend()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,217 @@
+"""LinearRegression and MLP: the estimator contract, convergence on the seed's data, backends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnkernels
+from nnkernels.data import make_cubic
+from nnkernels.models import MLP, DivergenceError, LinearRegression, NotFittedError
+
+BACKENDS = nnkernels.available_backends()
+
+
+@pytest.fixture(scope="module")
+def cubic():
+    return make_cubic(random_state=0)
+
+
+def _rmse(a, b) -> float:
+    return float(np.sqrt(np.mean((np.asarray(a) - b) ** 2)))
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+def test_make_cubic_reproduces_the_seed_data() -> None:
+    x, y, fx = make_cubic(random_state=3)
+    assert x.shape == y.shape == fx.shape == (700, 1)
+    np.testing.assert_array_equal(x[:, 0], np.linspace(0.0, 5.0, 700))
+    np.testing.assert_allclose(fx, x**3 + 4)
+    noise = y - fx
+    assert 9.0 < noise.std() < 11.0 and abs(noise.mean()) < 1.5
+    x2, y2, _ = make_cubic(random_state=3)
+    assert np.array_equal(y, y2)
+    assert not np.array_equal(y, make_cubic(random_state=4)[1])
+    x3, y3, f3 = make_cubic(n=5, noise=0.0, low=-1.0, high=1.0)
+    np.testing.assert_allclose(y3, f3)
+    assert make_cubic(n=0)[0].shape == (0, 1)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(n=-1), "n must be"), (dict(n=2.5), "n must be"), (dict(noise=-1.0), "noise"),
+    (dict(noise=float("nan")), "noise"), (dict(low=3.0, high=1.0), "low must be <= high"),
+    (dict(high="5"), "high"),
+])
+def test_make_cubic_rejects_bad_arguments(kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        make_cubic(**kwargs)
+
+
+# -- convergence at default settings (the issue's bound) ---------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_defaults_fit_the_seed_experiment(cubic, backend) -> None:
+    x, y, fx = cubic
+    mlp = MLP(backend=backend).fit(x, y)
+    lin = LinearRegression(backend=backend).fit(x, y)
+    assert _rmse(mlp.predict(x), fx) <= 3.0
+    assert _rmse(lin.predict(x), fx) > 12.0
+    assert mlp.loss_history_[-1] < lin.loss_history_[-1]
+
+
+def test_backends_agree(cubic) -> None:
+    if len(BACKENDS) < 2:
+        pytest.skip("one backend only")
+    x, y, fx = cubic
+    fits = [MLP(max_iter=300, backend=b, random_state=1).fit(x, y) for b in BACKENDS]
+    np.testing.assert_allclose(fits[0].loss_history_, fits[1].loss_history_, rtol=1e-9)
+    np.testing.assert_allclose(fits[0].predict(x), fits[1].predict(x), rtol=1e-7, atol=1e-8)
+    lins = [LinearRegression(max_iter=50, backend=b, random_state=1).fit(x, y) for b in BACKENDS]
+    np.testing.assert_allclose(lins[0].coef_, lins[1].coef_, rtol=1e-10)
+    mb = [MLP(hidden=(6, 4), max_iter=3, batch_size=64, backend=b, random_state=1).fit(x, y)
+          for b in BACKENDS]
+    np.testing.assert_allclose(mb[0].loss_history_, mb[1].loss_history_, rtol=1e-9)
+
+
+# -- estimator contract -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda b: LinearRegression(max_iter=20, backend=b),
+    lambda b: MLP(max_iter=20, backend=b),
+    lambda b: MLP(hidden=(5, 3), max_iter=5, backend=b),
+    lambda b: MLP(hidden=4, max_iter=3, batch_size=7, backend=b),
+])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fit_predict_score_shapes(make, backend) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    Y = np.c_[X[:, 0] - X[:, 1], X[:, 2] ** 2]
+    est = make(backend)
+    assert est.fit(X, Y) is est
+    assert est.predict(X).shape == (40, 2)
+    assert est.predict(X[:0]).shape == (0, 2)
+    assert isinstance(est.score(X, Y), float)
+    assert est.loss_history_.shape == (est.max_iter,) and est.n_iter_ == est.max_iter
+    assert est.n_features_in_ == 3 and est.backend_ == backend
+    est.fit(X, Y[:, 0])  # 1-D y gives 1-D predictions
+    assert est.predict(X).shape == (40,)
+    est.fit(X[:, 0], Y[:, 0])  # 1-D X is one feature
+    assert est.predict(X[:5, 0]).shape == (5,)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(X)
+
+
+def test_float32_input_stays_float32() -> None:
+    x, y, fx = make_cubic(n=100, random_state=0)
+    m = MLP(max_iter=50, random_state=0).fit(x.astype(np.float32), y.astype(np.float32))
+    assert m.coefs_[0].dtype == np.float32 and m.predict(x).dtype == np.float32
+
+
+def test_score_is_r2(cubic) -> None:
+    x, y, fx = cubic
+    m = LinearRegression().fit(x, y)
+    pred = m.predict(x)
+    r2 = 1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2)
+    assert m.score(x, y) == pytest.approx(r2)
+    # A model fit on noise-free data scores close to 1.
+    assert MLP(random_state=0).fit(x, fx).score(x, fx) > 0.999
+
+
+@pytest.mark.parametrize("cls", [LinearRegression, MLP])
+def test_random_state_makes_fits_repeatable(cls, cubic) -> None:
+    x, y, _ = cubic
+    a = cls(max_iter=100, random_state=5).fit(x, y)
+    b = cls(max_iter=100, random_state=5).fit(x, y)
+    c = cls(max_iter=100, random_state=6).fit(x, y)
+    assert a.loss_history_.tobytes() == b.loss_history_.tobytes()
+    assert a.predict(x).tobytes() == b.predict(x).tobytes()
+    assert a.loss_history_.tobytes() != c.loss_history_.tobytes()
+
+
+def test_minibatch_shuffling_is_repeatable_and_learns(cubic) -> None:
+    x, y, fx = cubic
+    a = MLP(hidden=(16,), lr=0.05, max_iter=40, batch_size=32, random_state=2).fit(x, y)
+    b = MLP(hidden=(16,), lr=0.05, max_iter=40, batch_size=32, random_state=2).fit(x, y)
+    assert a.loss_history_.tobytes() == b.loss_history_.tobytes()
+    assert a.loss_history_[-1] < 0.5 * a.loss_history_[0]
+    assert _rmse(a.predict(x), fx) < 8.0
+
+
+def test_deep_network_learns(cubic) -> None:
+    x, y, fx = cubic
+    m = MLP(hidden=(16, 16), max_iter=1500, random_state=0).fit(x, y)
+    assert _rmse(m.predict(x), fx) < 4.0
+
+
+def test_params_and_repr() -> None:
+    m = MLP(hidden=(4,), lr=0.01)
+    assert m.get_params() == dict(hidden=(4,), lr=0.01, max_iter=5000, batch_size=None,
+                                  backend=None, random_state=None, verbose=False)
+    assert repr(m) == "MLP(hidden=(4,), lr=0.01)"
+    assert m.set_params(max_iter=7) is m and m.max_iter == 7
+    with pytest.raises(ValueError, match="invalid parameter 'hiden'"):
+        m.set_params(hiden=3)
+    assert repr(LinearRegression()) == "LinearRegression()"
+
+
+@pytest.mark.parametrize("cls", [LinearRegression, MLP])
+def test_divergence_raises_a_clear_error(cls, cubic) -> None:
+    x, y, _ = cubic
+    m = cls(lr=1e3, max_iter=500, random_state=0)
+    with pytest.raises(DivergenceError, match=r"diverged.*iteration \d+.*lower the learning rate"):
+        m.fit(x, y)
+    assert not hasattr(m, "loss_history_")
+
+
+def test_divergence_in_composed_path(cubic) -> None:
+    x, y, _ = cubic
+    with pytest.raises(DivergenceError, match="iteration"):
+        MLP(hidden=(8, 8), lr=1e3, max_iter=200, random_state=0).fit(x, y)
+
+
+def test_not_fitted() -> None:
+    with pytest.raises(NotFittedError, match="not fitted"):
+        MLP().predict([[1.0]])
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(lr=0), ValueError, "lr"), (dict(lr=float("inf")), ValueError, "lr"),
+    (dict(max_iter=0), ValueError, "max_iter"), (dict(hidden=(3, 0)), ValueError, "hidden"),
+    (dict(hidden="10"), ValueError, "hidden"), (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(backend="cuda"), ValueError, "unknown or unavailable backend"),
+    (dict(random_state="x"), ValueError, "random_state"),
+])
+def test_bad_hyper_parameters(kwargs, exc, match) -> None:
+    with pytest.raises(exc, match=match):
+        MLP(**{"max_iter": 2, **kwargs}).fit([[0.0], [1.0]], [0.0, 1.0])
+
+
+@pytest.mark.parametrize("X,y,exc,match", [
+    ([[0.0], [1.0]], [0.0], ValueError, "records"),
+    (np.zeros((0, 1)), np.zeros(0), ValueError, "0 records"),
+    ([[0.0], [np.nan]], [0.0, 1.0], ValueError, "NaN"),
+    ([[0.0], [1.0]], [0.0, np.inf], ValueError, "NaN or infinity"),
+    ([["a"], ["b"]], [0.0, 1.0], TypeError, "numeric"),
+    (np.zeros((2, 1, 1)), [0.0, 1.0], ValueError, "1-D or 2-D"),
+])
+def test_bad_data(X, y, exc, match) -> None:
+    for est in (MLP(max_iter=2), LinearRegression(max_iter=2)):
+        with pytest.raises(exc, match=match):
+            est.fit(X, y)
+
+
+def test_fit_does_not_modify_its_inputs(cubic) -> None:
+    x, y, _ = cubic
+    x0, y0 = x.copy(), y.copy()
+    MLP(max_iter=10).fit(x, y)
+    LinearRegression(max_iter=10).fit(x, y)
+    assert np.array_equal(x, x0) and np.array_equal(y, y0)
+
+
+def test_verbose_shows_progress(capsys) -> None:
+    x, y, _ = make_cubic(n=50, random_state=0)
+    MLP(max_iter=100, verbose=True).fit(x, y)
+    assert "100/100" in capsys.readouterr().err
+    MLP(max_iter=100).fit(x, y)
+    assert capsys.readouterr().err == ""
