@@ -294,6 +294,17 @@ class Backend:
         self._impl.maxpool2d_backward(v.contiguous(dy), argmax, dx)
         return dx
 
+    def softmax(self, logits: object, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Row-wise softmax of logits (N, K) -> class probabilities (N, K); stable for large
+        logits (row max subtracted); NaN in a row makes that row NaN."""
+        logits = v.as_float_array("logits", logits, 2)
+        if logits.shape[1] < 1:
+            raise ValueError(f"logits must have at least one column, got shape {logits.shape}")
+        logits = v.contiguous(logits)
+        res = _Out("out", out, logits.shape, logits.dtype, (logits,), elementwise=True)
+        self._impl.softmax(logits, res.target)
+        return res.done()
+
     def softmax_cross_entropy(self, logits: object, labels: object, *,
                               out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """(mean over N of -log softmax(logits (N, K))[labels], dlogits (N, K)).

@@ -78,6 +78,9 @@ class KernelBackend(Protocol):
     def maxpool2d_backward(self, dy: np.ndarray, argmax: np.ndarray, dx: np.ndarray) -> None:
         """dx (N, C, H, W) = dy (N, C, OH, OW) added at the argmax positions, zero elsewhere."""
 
+    def softmax(self, logits: np.ndarray, out: np.ndarray) -> None:
+        """out (N, K) = softmax of each row of logits (N, K): class probabilities."""
+
     def softmax_cross_entropy(self, logits: np.ndarray, labels: np.ndarray,
                               dlogits: np.ndarray) -> float:
         """Return mean -log softmax(logits (N, K))[labels (N,)]; write its gradient to dlogits."""

@@ -275,3 +275,40 @@ def test_sgd_momentum_bad_input(backend):
         be.sgd_momentum_update(p, g, [0.0, 0.0, 0.0], 0.1, 0.9)
     with pytest.raises(ValueError, match="must not share memory"):
         be.sgd_momentum_update(p, g, p, 0.1, 0.9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [0, 1, 9, 30_000])
+def test_softmax_matches_naive_and_is_stable(backend, dtype, n):
+    be = get_backend(backend)
+    rng = np.random.default_rng(9)
+    logits = (rng.standard_normal((n, 7)) * 50).astype(dtype)
+    if n:
+        logits[0] = [1e4, 1e4, -1e4, 0, 0, 0, 0]
+    copy = logits.copy()
+    p = be.softmax(logits)
+    z = logits.astype(np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True)) if n else z
+    want = e / e.sum(axis=1, keepdims=True) if n else z
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert p.dtype == dtype and p.shape == logits.shape
+    np.testing.assert_allclose(p, want, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(logits, copy)
+    if n:
+        np.testing.assert_allclose(p[0, :2], 0.5, rtol=tol)
+        assert be.softmax(logits, out=logits) is logits      # in place is allowed
+        np.testing.assert_allclose(logits, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_softmax_bad_input_and_nan(backend):
+    be = get_backend(backend)
+    p = be.softmax(np.array([[np.nan, 1.0], [1.0, 1.0]]))
+    assert np.isnan(p[0]).all() and np.allclose(p[1], 0.5)
+    with pytest.raises(ValueError, match="logits must be 2-D"):
+        be.softmax(np.zeros(3))
+    with pytest.raises(ValueError, match="logits must have at least one column"):
+        be.softmax(np.zeros((2, 0)))
+    with pytest.raises(TypeError, match="logits must be a float32 or float64"):
+        be.softmax(np.zeros((2, 2), np.int8))

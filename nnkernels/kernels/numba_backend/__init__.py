@@ -11,6 +11,7 @@ from .conv import (
     maxpool2d_backward,
     maxpool2d_forward,
     sgd_momentum_update,
+    softmax,
     softmax_cross_entropy,
 )
 from .dense import (
@@ -54,6 +55,7 @@ __all__ = [
     "conv2d_backward",
     "maxpool2d_forward",
     "maxpool2d_backward",
+    "softmax",
     "softmax_cross_entropy",
     "mlp_train",
 ]

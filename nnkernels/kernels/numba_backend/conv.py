@@ -355,6 +355,40 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, dlogits: np.nd
     return float(losses.sum()) / n
 
 
+@njit(cache=True, nogil=True)
+def _softmax_rows(logits, out, lo, hi):
+    """out[i] = softmax(logits[i]) for rows lo..hi-1 (row max subtracted first)."""
+    k = logits.shape[1]
+    for i in range(lo, hi):
+        m = logits[i, 0]
+        for j in range(1, k):
+            if logits[i, j] > m:
+                m = logits[i, j]
+        total = logits.dtype.type(0)
+        for j in range(k):
+            e = np.exp(logits[i, j] - m)
+            out[i, j] = e
+            total += e
+        inv = logits.dtype.type(1) / total
+        for j in range(k):
+            out[i, j] *= inv
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _softmax_par(logits, out):
+    n = logits.shape[0]
+    for ch in prange(MAX_CHUNKS):
+        _softmax_rows(logits, out, ch * n // MAX_CHUNKS, (ch + 1) * n // MAX_CHUNKS)
+
+
+def softmax(logits: np.ndarray, out: np.ndarray) -> None:
+    """out (N, K) = softmax of each row of logits (stable for large logits)."""
+    if logits.size < PARALLEL_MIN_WORK:
+        _softmax_rows(logits, out, 0, logits.shape[0])
+    else:
+        _softmax_par(logits, out)
+
+
 # -- SGD with momentum --------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True)
@@ -405,6 +439,7 @@ def warmup(dtype: type) -> None:
     for n in (2, PARALLEL_MIN_WORK // 8 + 1):
         logits = np.zeros((n, 10), dtype)
         softmax_cross_entropy(logits, np.zeros(n, np.int64), np.empty_like(logits))
+        softmax(logits, np.empty_like(logits))
     for size in (2, PARALLEL_MIN_WORK):
         p = np.zeros(size, dtype)
         sgd_momentum_update(p, p.copy(), p.copy(), 0.1, 0.9)

@@ -9,6 +9,7 @@ from .conv import (
     maxpool2d_backward,
     maxpool2d_forward,
     sgd_momentum_update,
+    softmax,
     softmax_cross_entropy,
 )
 from .dense import (
@@ -44,6 +45,7 @@ __all__ = [
     "conv2d_backward",
     "maxpool2d_forward",
     "maxpool2d_backward",
+    "softmax",
     "softmax_cross_entropy",
     "mlp_train",
 ]

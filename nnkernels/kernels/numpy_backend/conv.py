@@ -100,6 +100,13 @@ def maxpool2d_backward(dy: np.ndarray, argmax: np.ndarray, dx: np.ndarray) -> No
     np.add.at(planes, (np.arange(n * c)[:, None], idx), dy.reshape(n * c, m))
 
 
+def softmax(logits: np.ndarray, out: np.ndarray) -> None:
+    """out (N, K) = exp(logits - row max) / row sum: class probabilities, stable if large."""
+    np.subtract(logits, logits.max(axis=1, keepdims=True) if logits.size else 0, out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+
+
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, dlogits: np.ndarray) -> float:
     """Return the mean over N of -log softmax(logits)[label]; dlogits (N, K) its gradient.
 
