@@ -131,7 +131,7 @@ def test_conv2d_matches_numpy_reference(backend, n, c, h, wd, f, kh, kw, sh, sw,
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_conv2d_large_batch_parallel_path_matches_reference(backend):
     # Big enough for the numba backend's chunked parallel path; float32 like the benchmarks.
-    x, w, b, stride, padding = make_case((20, 3, 16, 16, 8, 3, 3, 1, 1), np.float32)
+    x, w, b, stride, padding = make_case((24, 8, 16, 16, 16, 3, 3, 1, 1), np.float32)
     ref, be = get_backend("numpy"), get_backend(backend)
     y = be.conv2d_forward(x, w, b, stride, padding)
     np.testing.assert_allclose(y, ref.conv2d_forward(x, w, b, stride, padding), rtol=1e-4,
@@ -208,8 +208,9 @@ def test_conv2d_numba_bitwise_equal_for_any_thread_count():
     if "numba" not in BACKENDS:
         pytest.skip("numba backend unavailable")
     be = get_backend("numba")
-    x, w, b, stride, padding = make_case((24, 3, 12, 12, 8, 3, 3, 1, 1), np.float32)
-    dy = np.random.default_rng(4).standard_normal((24, 8, 12, 12)).astype(np.float32)
+    # 24*16*256*72 multiply-adds: above the numba backend's parallel threshold.
+    x, w, b, stride, padding = make_case((24, 8, 16, 16, 16, 3, 3, 1, 1), np.float32)
+    dy = np.random.default_rng(4).standard_normal((24, 16, 16, 16)).astype(np.float32)
     before = numba.get_num_threads()
     try:
         results = []

@@ -21,9 +21,15 @@ from numba import njit, prange
 
 from .blas import single_threaded_blas
 
-# Below this many multiply-adds (N * F * OH * OW * C * KH * KW) the parallel region costs more
-# than it saves: the serial entry points run the same chunk loop on one thread.
+# Below this many elements the pooling, softmax and momentum kernels run serially: a parallel
+# region costs microseconds to start.
 PARALLEL_MIN_WORK = 200_000
+# Below this many multiply-adds (N * F * OH * OW * C * KH * KW) a convolution runs its chunk loop
+# serially. A parallel region whose threads have gone to sleep between calls (a training loop
+# does Python work between kernels) was measured to stall for milliseconds on a busy 2-core
+# machine, while 4e6 multiply-adds take about 0.5 ms on one core: only above that does the
+# second core pay for the risk.
+CONV_PARALLEL_MIN_MACS = 4_000_000
 # Most chunks a batch is split into (the per-chunk workspace is C*KH*KW*OH*OW floats).
 MAX_CHUNKS = 16
 
@@ -183,7 +189,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     work = np.empty((nch, c * kh * kw, oh * ow), x.dtype)
     wmat = w.reshape(f, c * kh * kw)
     args = (x, wmat, b, stride[0], stride[1], padding[0], padding[1], kh, kw, out, work)
-    if n * f * oh * ow * c * kh * kw < PARALLEL_MIN_WORK or nch == 1:
+    if n * f * oh * ow * c * kh * kw < CONV_PARALLEL_MIN_MACS or nch == 1:
         _conv_forward_ser(*args)
         return
     with single_threaded_blas():
@@ -204,7 +210,7 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, stride: tuple[
     db_parts = np.zeros((nch, f), x.dtype)
     args = (x, w.reshape(f, k), dy, stride[0], stride[1], padding[0], padding[1], kh, kw, dx,
             dw_parts, db_parts, work, dwork)
-    if n * f * oh * ow * k < PARALLEL_MIN_WORK or nch == 1:
+    if n * f * oh * ow * k < CONV_PARALLEL_MIN_MACS or nch == 1:
         _conv_backward_ser(*args)
     else:
         with single_threaded_blas():
@@ -421,11 +427,11 @@ def warmup(dtype: type) -> None:
     """Compile (or load from cache) every kernel of this module for ``dtype``, serial and
     parallel paths alike."""
     rng = np.random.default_rng(0)
-    for n, c, f in ((1, 1, 1), (16, 4, 8)):
-        x = rng.standard_normal((n, c, 12, 12)).astype(dtype)
+    for n, c, f in ((1, 1, 1), (16, 8, 16)):   # 16*16*256*72 MACs: the parallel path
+        x = rng.standard_normal((n, c, 16, 16)).astype(dtype)
         w = rng.standard_normal((f, c, 3, 3)).astype(dtype)
         b = np.zeros(f, dtype)
-        y = np.empty((n, f, 12, 12), dtype)
+        y = np.empty((n, f, 16, 16), dtype)
         for bias in (b, None):
             conv2d_forward(x, w, bias, (1, 1), (1, 1), y)
         conv2d_backward(x, w, y, (1, 1), (1, 1), np.empty_like(x), np.empty_like(w),
