@@ -268,7 +268,8 @@ class ConvNet(BaseEstimator):
 
     def predict(self, X: object) -> np.ndarray:
         """Class labels (N,) of the most probable class."""
-        return self.classes_[self.decision_function(X).argmax(axis=1)]
+        logits = self.decision_function(X)
+        return self.classes_[logits.argmax(axis=1)]
 
     def score(self, X: object, y: object) -> float:
         """Accuracy: the fraction of images whose predicted label equals y."""
