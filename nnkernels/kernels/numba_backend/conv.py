@@ -98,75 +98,155 @@ def _col2im(dcols, n, kh, kw, sh, sw, ph, pw, oh, ow, dx):
 
 
 @njit(cache=True, nogil=True)
-def _forward_chunk(x, wmat, b, sh, sw, ph, pw, kh, kw, out, cols, lo, hi):
-    """Forward of images lo..hi-1 through one workspace cols (C*KH*KW, OH*OW)."""
+def _pad_into(x, n, ph, pw, xpad):
+    """Interior of xpad (C, >= H + 2*ph, W + 2*pw) = x[n]; the zero border is left as it is."""
+    c_in, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    for c in range(c_in):
+        for r in range(h):
+            for s in range(wd):
+                xpad[c, r + ph, s + pw] = x[n, c, r, s]
+
+
+@njit(cache=True, nogil=True)
+def _im2col_s1(xpad, kh, kw, oh, cols):
+    """Unit stride: cols[(c, i, j), r*Wp + s] = xpad[c, r + i, s + j] over the FULL padded width
+    Wp, so that each row is one contiguous run of the flat padded plane (a plain copy). Columns
+    s >= OW hold wrapped-around values that the caller ignores (forward) or multiplies by zero
+    (backward)."""
+    c_in, wp = xpad.shape[0], xpad.shape[2]
+    length = oh * wp
+    for c in range(c_in):
+        plane = xpad[c].reshape(-1)
+        for i in range(kh):
+            for j in range(kw):
+                row = (c * kh + i) * kw + j
+                off = i * wp + j
+                for p in range(length):
+                    cols[row, p] = plane[off + p]
+
+
+@njit(cache=True, nogil=True)
+def _forward_chunk(x, wmat, b, sh, sw, ph, pw, kh, kw, out, lo, hi):
+    """Forward of images lo..hi-1 with one workspace: im2col, then one GEMM per image."""
     f, oh, ow = out.shape[1], out.shape[2], out.shape[3]
+    c_in, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    k = wmat.shape[1]
+    if sh == 1 and sw == 1:
+        wp = wd + 2 * pw
+        # One spare row: the last kernel offsets read up to KW-1 values past the padded plane.
+        xpad = np.zeros((c_in, h + 2 * ph + 1, wp), x.dtype)
+        cols = np.empty((k, oh * wp), x.dtype)
+        yfull = np.empty((f, oh * wp), x.dtype)
+        for n in range(lo, hi):
+            _pad_into(x, n, ph, pw, xpad)
+            _im2col_s1(xpad, kh, kw, oh, cols)
+            np.dot(wmat, cols, yfull)
+            for q in range(f):
+                bq = x.dtype.type(0) if b is None else b[q]
+                for r in range(oh):
+                    for s in range(ow):
+                        out[n, q, r, s] = yfull[q, r * wp + s] + bq
+        return
+    cols = np.empty((k, oh * ow), x.dtype)
     for n in range(lo, hi):
         _im2col(x, n, kh, kw, sh, sw, ph, pw, oh, ow, cols)
         plane = out[n].reshape(f, oh * ow)
         np.dot(wmat, cols, plane)
         if b is not None:
-            for k in range(f):
-                bk = b[k]
+            for q in range(f):
+                bq = b[q]
                 for p in range(oh * ow):
-                    plane[k, p] += bk
+                    plane[q, p] += bq
 
 
 @njit(cache=True, nogil=True)
-def _backward_chunk(x, wmat, dy, sh, sw, ph, pw, kh, kw, dx, dw_part, db_part, cols, dcols,
-                    lo, hi):
+def _backward_chunk(x, wmat, dy, sh, sw, ph, pw, kh, kw, dx, dw_part, db_part, lo, hi):
     """Backward of images lo..hi-1: dx rows written, dw/db of the chunk summed into *_part."""
     f, oh, ow = dy.shape[1], dy.shape[2], dy.shape[3]
+    c_in, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    k = wmat.shape[1]
     wmat_t = wmat.T
+    for n in range(lo, hi):
+        for q in range(f):
+            acc = db_part.dtype.type(0)
+            for r in range(oh):
+                for s in range(ow):
+                    acc += dy[n, q, r, s]
+            db_part[q] += acc
+    if sh == 1 and sw == 1:
+        wp = wd + 2 * pw
+        hp = h + 2 * ph + 1
+        xpad = np.zeros((c_in, hp, wp), x.dtype)
+        dxpad = np.empty((c_in, hp, wp), x.dtype)
+        cols = np.empty((k, oh * wp), x.dtype)
+        dcols = np.empty((k, oh * wp), x.dtype)
+        # dy over the full padded width; the columns s >= OW stay zero, which cancels the
+        # wrapped-around columns of cols in dw and keeps them out of dx.
+        dyfull = np.zeros((f, oh * wp), x.dtype)
+        length = oh * wp
+        for n in range(lo, hi):
+            for q in range(f):
+                for r in range(oh):
+                    for s in range(ow):
+                        dyfull[q, r * wp + s] = dy[n, q, r, s]
+            _pad_into(x, n, ph, pw, xpad)
+            _im2col_s1(xpad, kh, kw, oh, cols)
+            dw_part += np.dot(dyfull, cols.T)
+            np.dot(wmat_t, dyfull, dcols)
+            dxpad[:] = 0
+            for c in range(c_in):
+                plane = dxpad[c].reshape(-1)
+                for i in range(kh):
+                    for j in range(kw):
+                        row = (c * kh + i) * kw + j
+                        off = i * wp + j
+                        for p in range(length):
+                            plane[off + p] += dcols[row, p]
+            for c in range(c_in):
+                for r in range(h):
+                    for s in range(wd):
+                        dx[n, c, r, s] = dxpad[c, r + ph, s + pw]
+        return
+    cols = np.empty((k, oh * ow), x.dtype)
+    dcols = np.empty((k, oh * ow), x.dtype)
     for n in range(lo, hi):
         _im2col(x, n, kh, kw, sh, sw, ph, pw, oh, ow, cols)
         dplane = dy[n].reshape(f, oh * ow)
         dw_part += np.dot(dplane, cols.T)
-        for k in range(f):
-            acc = db_part.dtype.type(0)
-            for p in range(oh * ow):
-                acc += dplane[k, p]
-            db_part[k] += acc
         np.dot(wmat_t, dplane, dcols)
         _col2im(dcols, n, kh, kw, sh, sw, ph, pw, oh, ow, dx)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _conv_forward_par(x, wmat, b, sh, sw, ph, pw, kh, kw, out, work):
+def _conv_forward_par(x, wmat, b, sh, sw, ph, pw, kh, kw, out, nch):
     n_img = x.shape[0]
-    nch = work.shape[0]
     for ch in prange(nch):
-        _forward_chunk(x, wmat, b, sh, sw, ph, pw, kh, kw, out, work[ch],
+        _forward_chunk(x, wmat, b, sh, sw, ph, pw, kh, kw, out,
                        ch * n_img // nch, (ch + 1) * n_img // nch)
 
 
 @njit(cache=True, nogil=True)
-def _conv_forward_ser(x, wmat, b, sh, sw, ph, pw, kh, kw, out, work):
-    n_img = x.shape[0]
-    nch = work.shape[0]
-    for ch in range(nch):
-        _forward_chunk(x, wmat, b, sh, sw, ph, pw, kh, kw, out, work[ch],
-                       ch * n_img // nch, (ch + 1) * n_img // nch)
+def _conv_forward_ser(x, wmat, b, sh, sw, ph, pw, kh, kw, out, nch):
+    # All images in one chunk: a serial loop gains nothing from chunks.
+    _forward_chunk(x, wmat, b, sh, sw, ph, pw, kh, kw, out, 0, x.shape[0])
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _conv_backward_par(x, wmat, dy, sh, sw, ph, pw, kh, kw, dx, dw_parts, db_parts, work,
-                       dwork):
+def _conv_backward_par(x, wmat, dy, sh, sw, ph, pw, kh, kw, dx, dw_parts, db_parts):
     n_img = x.shape[0]
-    nch = work.shape[0]
+    nch = dw_parts.shape[0]
     for ch in prange(nch):
         _backward_chunk(x, wmat, dy, sh, sw, ph, pw, kh, kw, dx, dw_parts[ch], db_parts[ch],
-                        work[ch], dwork[ch], ch * n_img // nch, (ch + 1) * n_img // nch)
+                        ch * n_img // nch, (ch + 1) * n_img // nch)
 
 
 @njit(cache=True, nogil=True)
-def _conv_backward_ser(x, wmat, dy, sh, sw, ph, pw, kh, kw, dx, dw_parts, db_parts, work,
-                       dwork):
+def _conv_backward_ser(x, wmat, dy, sh, sw, ph, pw, kh, kw, dx, dw_parts, db_parts):
     n_img = x.shape[0]
-    nch = work.shape[0]
+    nch = dw_parts.shape[0]
     for ch in range(nch):
         _backward_chunk(x, wmat, dy, sh, sw, ph, pw, kh, kw, dx, dw_parts[ch], db_parts[ch],
-                        work[ch], dwork[ch], ch * n_img // nch, (ch + 1) * n_img // nch)
+                        ch * n_img // nch, (ch + 1) * n_img // nch)
 
 
 @njit(cache=True, nogil=True)
@@ -186,9 +266,8 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     n, f, oh, ow = out.shape
     c, kh, kw = w.shape[1:]
     nch = n_chunks(n)
-    work = np.empty((nch, c * kh * kw, oh * ow), x.dtype)
     wmat = w.reshape(f, c * kh * kw)
-    args = (x, wmat, b, stride[0], stride[1], padding[0], padding[1], kh, kw, out, work)
+    args = (x, wmat, b, stride[0], stride[1], padding[0], padding[1], kh, kw, out, nch)
     if n * f * oh * ow * c * kh * kw < CONV_PARALLEL_MIN_MACS or nch == 1:
         _conv_forward_ser(*args)
         return
@@ -204,12 +283,10 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, stride: tuple[
     c, kh, kw = w.shape[1:]
     nch = n_chunks(n)
     k = c * kh * kw
-    work = np.empty((nch, k, oh * ow), x.dtype)
-    dwork = np.empty((nch, k, oh * ow), x.dtype)
     dw_parts = np.zeros((nch, f, k), x.dtype)
     db_parts = np.zeros((nch, f), x.dtype)
     args = (x, w.reshape(f, k), dy, stride[0], stride[1], padding[0], padding[1], kh, kw, dx,
-            dw_parts, db_parts, work, dwork)
+            dw_parts, db_parts)
     if n * f * oh * ow * k < CONV_PARALLEL_MIN_MACS or nch == 1:
         _conv_backward_ser(*args)
     else:
