@@ -1,8 +1,9 @@
 """Per-call medians of the dense kernels, numpy vs numba, in one process (a plain script).
 
     python benchmarks/tune_dense.py [--threads 2] [--depth 1] [--sizes 700x10,100000x1000]
+    python benchmarks/tune_dense.py --sweep-depth      # row loops vs BLAS, single-threaded
 
-Used to choose the numba backend's thresholds (PARALLEL_MIN_WORK, BLAS_MIN_DEPTH) and for the
+Used to choose the numba backend's thresholds (PARALLEL_MIN_WORK, *_BLAS_MIN_DEPTH) and for the
 numbers in the kernel-core closing note. For the full comparison use the pytest-benchmark suite.
 """
 
@@ -38,6 +39,36 @@ def median_time(fn, min_time: float = 0.2, repeats: int = 7) -> float:
     return statistics.median(times)
 
 
+def sweep_depth(n: int = 10_000) -> None:
+    """Single-threaded times of the numba row loops against its BLAS path, over D and H."""
+    from nnkernels.kernels.numba_backend import dense as nd
+    from nnkernels.kernels.numba_backend.blas import single_threaded_blas
+
+    nnkernels.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    print(f"N={n}, one thread; microseconds per call")
+    for dtype in (np.float64, np.float32):
+        for h in (10, 100, 1000):
+            for d in (2, 4, 8, 12, 16, 24, 32):
+                x = rng.standard_normal((n, d)).astype(dtype)
+                w = rng.standard_normal((d, h)).astype(dtype)
+                b = rng.standard_normal(h).astype(dtype)
+                dy = rng.standard_normal((n, h)).astype(dtype)
+                out, dx = np.empty((n, h), dtype), np.empty((n, d), dtype)
+                parts = [np.zeros((nd.n_chunks(n, d * h, blas), d, h), dtype) for blas in (0, 1)]
+                dbs = [np.zeros((p.shape[0], h), dtype) for p in parts]
+                with single_threaded_blas():
+                    t = [median_time(lambda: nd._forward_rows_serial(x, w, b, out, False)),
+                         median_time(lambda: nd._forward_blas_serial(x, w, b, out, False)),
+                         median_time(lambda: nd._backward_rows_serial(x, w, dy, dx, parts[0],
+                                                                      dbs[0], True)),
+                         median_time(lambda: nd._backward_blas_serial(x, w, dy, dx, parts[1],
+                                                                      dbs[1], True))]
+                print(f"{dtype.__name__} H={h:<5} D={d:<3} forward rows {t[0] * 1e6:9.0f} "
+                      f"blas {t[1] * 1e6:9.0f}   backward rows {t[2] * 1e6:9.0f} "
+                      f"blas {t[3] * 1e6:9.0f}", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
@@ -45,9 +76,14 @@ def main() -> None:
     p.add_argument("--sizes", default="700x10,700x1000,100000x10,100000x1000")
     p.add_argument("--dtype", default="float64")
     p.add_argument("--kernels", default="linear_forward,linear_backward,linear_relu_forward")
+    p.add_argument("--sweep-depth", action="store_true",
+                   help="compare the numba row loops with its BLAS path over D and H")
     args = p.parse_args()
-    nnkernels.set_num_threads(args.threads)
     nnkernels.warmup()
+    if args.sweep_depth:
+        sweep_depth()
+        return
+    nnkernels.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     dtype = np.dtype(args.dtype)
     print(f"threads={args.threads} D={args.depth} dtype={dtype}")

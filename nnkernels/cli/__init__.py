@@ -15,6 +15,8 @@ COMMANDS = {
     "demo": "nnkernels.cli.demo",
     "demo-conv": "nnkernels.cli.demo_conv",
     "example": "nnkernels.cli.example",
+    "bench": "nnkernels.cli.bench",
+    "report": "nnkernels.cli.report",
 }
 
 

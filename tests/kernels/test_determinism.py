@@ -10,8 +10,9 @@ import nnkernels
 pytestmark = pytest.mark.skipif("numba" not in nnkernels.available_backends(),
                                 reason="numba is not installed")
 
-# Above every parallel threshold: row loops (D = 1, 3) and the BLAS path (D = 32).
-SHAPES = [(50_000, 1, 10), (9_000, 3, 64), (5_000, 32, 48)]
+# Above every parallel threshold: row loops (D = 1, 3), BLAS forward with row-loop backward
+# (D = 8), and BLAS both ways (D = 32).
+SHAPES = [(50_000, 1, 10), (9_000, 3, 64), (8_000, 8, 32), (5_000, 32, 48)]
 
 
 def _run_all(be: nnkernels.Backend, x, w, b, dy) -> list[np.ndarray]:
@@ -43,6 +44,6 @@ def test_bitwise_equal_for_any_thread_count(shape, dtype) -> None:
         again = _run_all(be, x, w, b, dy)
     finally:
         nnkernels.set_num_threads(before)
-    for a, c, e in zip(one, two, again):
+    for a, c, e in zip(one, two, again, strict=True):
         assert a.tobytes() == c.tobytes()
         assert c.tobytes() == e.tobytes()

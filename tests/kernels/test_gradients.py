@@ -63,7 +63,8 @@ def test_mse_loss(backend, reduction: str) -> None:
 def test_sgd_step_descends(backend) -> None:
     """One small SGD step along the analytic gradient lowers the loss by about lr * |g|^2."""
     rng = np.random.default_rng(13)
-    x, w, t = rng.standard_normal((30, 3)), rng.standard_normal((3, 2)), rng.standard_normal((30, 2))
+    x, w = rng.standard_normal((30, 3)), rng.standard_normal((3, 2))
+    t = rng.standard_normal((30, 2))
     loss0, dpred = backend.mse_loss(backend.linear_forward(x, w), t)
     _, dw, _ = backend.linear_backward(x, w, dpred, need_dx=False)
     lr = 1e-4

@@ -6,7 +6,7 @@ Inputs are validated and C-contiguous (see ``kernels.protocol``). Three ideas ca
 - Fusion: the bias add and the ReLU happen in the pass that produces each output row, and one
   pass over ``dy`` yields dx, dw and db together, instead of one numpy pass (and temporary) each.
 - Two regimes: when the inner dimension D is small (the seed's D = 1), a GEMM is memory-bound
-  and hand-written row loops win; from ``BLAS_MIN_DEPTH`` on, BLAS (``np.dot``) does the
+  and hand-written row loops win; from ``*_BLAS_MIN_DEPTH`` on, BLAS (``np.dot``) does the
   arithmetic and the elementwise work is applied block by block while the block is in cache.
 - Determinism: parallel loops run over output rows, or over a fixed number of record chunks (a
   function of N only) whose partial sums are added in chunk order. Results are therefore
@@ -25,8 +25,11 @@ from .blas import single_threaded_blas
 # Work (multiply-adds or elements) below which a parallel region costs more than it saves; a
 # region costs 5-8 us to start on this machine, about the time of 1e5 fused multiply-adds.
 PARALLEL_MIN_WORK = 100_000
-# Inner dimension from which BLAS beats the row loops (measured: benchmarks/tune_dense.py).
-BLAS_MIN_DEPTH = 16
+# Inner dimension D from which BLAS beats the fused row loops, measured single-threaded at
+# N = 10,000, H in {10, 100, 1000}, float32 and float64 (benchmarks/tune_dense.py --sweep-depth).
+# The backward pass fuses three products per pass over dy, so its loops hold out longer.
+FORWARD_BLAS_MIN_DEPTH = 4
+BACKWARD_BLAS_MIN_DEPTH = 12
 # Output rows per BLAS call: the bias/ReLU is applied to a block while it is in cache, and the
 # blocks are the unit of parallel work (each calls single-threaded BLAS, see blas.py).
 BLAS_BLOCK_ROWS = 256
@@ -34,7 +37,7 @@ BLAS_BLOCK_ROWS = 256
 # Each chunk holds a (D, H) partial of dw, so the BLAS path (large D * H) uses fewer.
 MAX_CHUNKS = 16
 MAX_BLAS_CHUNKS = 4
-MIN_CHUNK_ROWS = 512
+MIN_CHUNK_WORK = 32_768
 
 _OPTS = dict(cache=True, nogil=True)
 # The row loops accumulate dot products; without reassociation LLVM cannot vectorise a float
@@ -43,9 +46,11 @@ _OPTS = dict(cache=True, nogil=True)
 _FAST = dict(_OPTS, fastmath={"reassoc", "contract"})
 
 
-def n_chunks(n: int, blas: bool = False) -> int:
-    """Number of record chunks for a reduction over ``n`` records (independent of threads)."""
-    return max(1, min(MAX_BLAS_CHUNKS if blas else MAX_CHUNKS, n // MIN_CHUNK_ROWS))
+def n_chunks(n: int, work_per_record: int = 1, blas: bool = False) -> int:
+    """Number of record chunks for a reduction over ``n`` records: a function of the shape
+    only, never of the thread count, so that the summation order is fixed."""
+    by_work = n * max(work_per_record, 1) // MIN_CHUNK_WORK
+    return max(1, min(MAX_BLAS_CHUNKS if blas else MAX_CHUNKS, n, by_work))
 
 
 @njit(**_OPTS)
@@ -122,7 +127,7 @@ def _forward(x, w, b, out, relu):
     h = w.shape[1]
     if n == 0 or h == 0:
         return
-    if d >= BLAS_MIN_DEPTH:
+    if d >= FORWARD_BLAS_MIN_DEPTH:
         run = _forward_blas_parallel if _n_blocks(n) > 1 else _forward_blas_serial
         with single_threaded_blas():
             run(x, w, b, out, relu)
@@ -229,8 +234,8 @@ def linear_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, dx: np.ndarray
         return
     if dx is None:
         dx = np.empty((0, 0), dtype=x.dtype)  # never written; keeps one compiled signature
-    blas = d >= BLAS_MIN_DEPTH
-    nchunks = n_chunks(n, blas)
+    blas = d >= BACKWARD_BLAS_MIN_DEPTH
+    nchunks = n_chunks(n, d * h, blas)
     pdw = np.zeros((nchunks, d, h), dtype=x.dtype)
     pdb = np.zeros((nchunks, h), dtype=x.dtype)
     parallel = nchunks > 1 and _parallel(n * max(d, 1) * h)
@@ -247,34 +252,42 @@ def linear_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, dx: np.ndarray
 # -- elementwise ---------------------------------------------------------------------------
 
 
+# Each body works on views of its block and loops from 0: an index that runs from a block start
+# that numba cannot prove non-negative keeps its wraparound check, which blocks vectorisation
+# (measured 3-5x slower than np.maximum on 1e7 elements).
+
 @njit(inline="always", **_OPTS)
 def _relu_range(u, out, lo, hi):
-    for i in range(lo, hi):
-        v = u[i]
-        out[i] = 0 if v <= 0 else v  # NaN is not <= 0, so it propagates
+    src, dst = u[lo:hi], out[lo:hi]
+    for i in range(src.shape[0]):
+        v = src[i]
+        dst[i] = 0 if v <= 0 else v  # NaN is not <= 0, so it propagates
 
 
 @njit(inline="always", **_OPTS)
 def _relu_backward_range(da, y, out, lo, hi):
-    for i in range(lo, hi):
-        out[i] = da[i] if y[i] > 0 else 0
+    g, m, dst = da[lo:hi], y[lo:hi], out[lo:hi]
+    for i in range(dst.shape[0]):
+        dst[i] = g[i] if m[i] > 0 else 0
 
 
 @njit(inline="always", **_OPTS)
 def _sgd_range(param, grad, lr, lo, hi):
     step = param.dtype.type(lr)
-    for i in range(lo, hi):
-        param[i] -= step * grad[i]
+    p, g = param[lo:hi], grad[lo:hi]
+    for i in range(p.shape[0]):
+        p[i] -= step * g[i]
 
 
-@njit(inline="always", **_OPTS)
+@njit(inline="always", **_FAST)
 def _mse_range(pred, target, dpred, scale, lo, hi):
-    """dpred = (pred - target) * scale on [lo, hi); returns the float64 sum of squares."""
+    """dpred = (pred - target) / scale on [lo, hi); returns the float64 sum of squares."""
+    p, t, d = pred[lo:hi], target[lo:hi], dpred[lo:hi]
     s = 0.0
-    for i in range(lo, hi):
-        r = pred[i] - target[i]
+    for i in range(p.shape[0]):
+        r = p[i] - t[i]
         s += np.float64(r) * np.float64(r)
-        dpred[i] = r / scale
+        d[i] = r / scale
     return s
 
 
@@ -318,7 +331,7 @@ def _sgd_parallel(param, grad, lr, nblocks):
         _sgd_range(param, grad, lr, c * n // nblocks, (c + 1) * n // nblocks)
 
 
-@njit(**_OPTS)
+@njit(**_FAST)
 def _mse_serial(pred, target, dpred, scale, nblocks):
     n = pred.shape[0]
     total = 0.0
@@ -327,7 +340,7 @@ def _mse_serial(pred, target, dpred, scale, nblocks):
     return total
 
 
-@njit(parallel=True, **_OPTS)
+@njit(parallel=True, **_FAST)
 def _mse_parallel(pred, target, dpred, scale, nblocks):
     n = pred.shape[0]
     partial = np.zeros(nblocks)

@@ -1,0 +1,235 @@
+"""pytest plugin of the benchmark suite: options, thread setup, cell fixtures, recorded metadata.
+
+Loaded by ``conftest.py`` (here and in the repository's ``benchmarks/`` wrapper). Options:
+
+- ``--quick``: a small subset with short timing budgets (under two minutes);
+- ``--bench-threads N`` (default 2): threads of numba, of every BLAS pool and of PyTorch;
+- ``--bench-mem-gib G`` (default 4): cells whose arrays exceed G GiB are skipped (see ``cases``);
+- ``--bench-backends numpy,numba,torch``: the rows to run (torch skips itself when not installed);
+- ``--bench-keep-data``: keep every round's timing in the JSON (dropped by default).
+
+Every benchmark stores its parameters in ``extra_info`` (kernel, backend, case, N, H, D_in,
+D_out, dtype, threads, ops_per_call), and the JSON's ``machine_info["nnkernels"]`` holds the
+thread count, the memory budget and ``nnkernels.runtime_info()``, so that reports never parse
+test names.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import nnkernels
+from nnkernels.kernels import available_backends, get_backend
+
+from .cases import (
+    BACKENDS,
+    DEFAULT_MEM_GIB,
+    QUICK_MAX_TIME_S,
+    QUICK_MIN_ROUNDS,
+    SLOW_CALL_ROUNDS,
+    SLOW_CALL_S,
+    ConvData,
+    DenseCell,
+    DenseData,
+    MlpData,
+    conv_shapes,
+    dense_cells,
+)
+
+_TORCH_INFO = pytest.StashKey[dict]()
+_TORCH_BACKEND = pytest.StashKey[Any]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The suite's command-line options."""
+    g = parser.getgroup("nnkernels", "nnkernels benchmark suite")
+    g.addoption("--quick", action="store_true", default=False,
+                help="run a small subset with short timing budgets (under two minutes)")
+    g.addoption("--bench-threads", type=int, default=2, metavar="N",
+                help="threads for numba, the BLAS pools and PyTorch (default 2)")
+    g.addoption("--bench-mem-gib", type=float, default=DEFAULT_MEM_GIB, metavar="G",
+                help=f"skip cells whose arrays exceed G GiB (default {DEFAULT_MEM_GIB:g})")
+    g.addoption("--bench-backends", default=",".join(BACKENDS), metavar="LIST",
+                help="comma-separated rows to run (default: numpy,numba,torch)")
+    g.addoption("--bench-keep-data", action="store_true", default=False,
+                help="keep every round's timing in the JSON (by default only the statistics: "
+                "the full suite's raw timings run to hundreds of MB)")
+
+
+def _backends(config: pytest.Config) -> list[str]:
+    names = [s.strip() for s in config.getoption("bench_backends").split(",") if s.strip()]
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown or not names:
+        raise pytest.UsageError(
+            f"--bench-backends: unknown {unknown or 'empty list'}; "
+            f"choose from {', '.join(BACKENDS)}")
+    return names
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Check the options, register the markers and set every thread pool before any timing."""
+    config.addinivalue_line("markers", "seed_only: runs on the seed grid only (no wide case)")
+    threads = config.getoption("bench_threads")
+    if threads is None or threads < 1:
+        raise pytest.UsageError(f"--bench-threads must be >= 1, got {threads}")
+    if not config.getoption("bench_mem_gib") > 0:
+        raise pytest.UsageError("--bench-mem-gib must be > 0")
+    _backends(config)
+    nnkernels.set_num_threads(threads)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--quick: bound each benchmark's timing (the full run keeps pytest-benchmark's defaults)."""
+    if config.getoption("quick"):
+        for item in items:
+            item.add_marker(pytest.mark.benchmark(max_time=QUICK_MAX_TIME_S,
+                                                  min_rounds=QUICK_MIN_ROUNDS))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize the cells (module scope, so their arrays are shared) and the backend rows."""
+    quick = metafunc.config.getoption("quick")
+    names = metafunc.fixturenames
+    seed_only = metafunc.definition.get_closest_marker("seed_only") is not None
+    # Module scope: pytest runs every kernel and backend of one cell before building the next.
+    if "dense_cell" in names:
+        cells = dense_cells(quick, seed_only)
+        metafunc.parametrize("dense_cell", cells, ids=[c.id for c in cells], scope="module")
+    if "mlp_cell" in names:
+        cells = dense_cells(quick, seed_only)
+        metafunc.parametrize("mlp_cell", cells, ids=[c.id for c in cells], scope="module")
+    if "conv_shape" in names:
+        shapes = conv_shapes(quick)
+        metafunc.parametrize("conv_shape", shapes, ids=[s.id for s in shapes], scope="module")
+    if "backend_name" in names:
+        metafunc.parametrize("backend_name", _backends(metafunc.config))
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Record threads, memory budget, versions and thread pools with the results."""
+    machine_info["nnkernels"] = {
+        "version": nnkernels.__version__,
+        "backends": list(available_backends()),
+        "threads": config.getoption("bench_threads"),
+        "quick": config.getoption("quick"),
+        "mem_budget_gib": config.getoption("bench_mem_gib"),
+        "slow_call_rounds": {"above_s": SLOW_CALL_S, "rounds": SLOW_CALL_ROUNDS},
+        "cpu_count": os.cpu_count(),
+        "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "runtime": nnkernels.runtime_info(),
+        "torch": config.stash.get(_TORCH_INFO, None),
+    }
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list,
+                                  output_json: dict) -> None:
+    """Drop the per-round timings from the JSON unless --bench-keep-data (stats stay)."""
+    if not config.getoption("bench_keep_data"):
+        for bench in output_json.get("benchmarks", []):
+            bench.get("stats", {}).pop("data", None)
+
+
+# -- fixtures ----------------------------------------------------------------------------
+
+
+def _budget_bytes(config: pytest.Config) -> int:
+    return int(config.getoption("bench_mem_gib") * 2**30)
+
+
+def _skip_over_budget(config: pytest.Config, need: int, what: str) -> None:
+    budget = _budget_bytes(config)
+    if need > budget:
+        pytest.skip(f"{what} needs {need / 2**30:.1f} GiB > --bench-mem-gib "
+                    f"{budget / 2**30:.1f}")
+
+
+def _forget_torch_views(config: pytest.Config) -> None:
+    torch_backend = config.stash.get(_TORCH_BACKEND, None)
+    if torch_backend is not None:
+        torch_backend.forget()
+
+
+@pytest.fixture(scope="session")
+def torch_backend(request: pytest.FixtureRequest) -> Any:
+    """PyTorch's comparator row (skipped cleanly where torch is not installed)."""
+    pytest.importorskip("torch")
+    from .torch_ref import TorchBackend, set_threads
+
+    request.config.stash[_TORCH_INFO] = set_threads(request.config.getoption("bench_threads"))
+    backend = request.config.stash[_TORCH_BACKEND] = TorchBackend()
+    return backend
+
+
+@pytest.fixture
+def backend(backend_name: str, request: pytest.FixtureRequest) -> Any:
+    """The backend of this row: an ``nnkernels.Backend``, or the PyTorch comparator."""
+    if backend_name == "torch":
+        return request.getfixturevalue("torch_backend")
+    if backend_name not in available_backends():
+        pytest.skip(f"backend {backend_name!r} is not available here")
+    return get_backend(backend_name)
+
+
+def require_kernel(backend: Any, kernel: str) -> None:
+    """Skip unless the library has ``kernel`` (checked on nnkernels' backend, also for torch)."""
+    lib = get_backend("numpy") if getattr(backend, "name", "") == "torch" else backend
+    if not hasattr(lib, kernel):
+        pytest.skip(f"nnkernels has no {kernel} kernel yet")
+
+
+@pytest.fixture(scope="module")
+def dense_data(dense_cell: DenseCell, request: pytest.FixtureRequest) -> Iterator[DenseData]:
+    """The arrays of one dense cell, shared by its kernels and backends, freed afterwards."""
+    _skip_over_budget(request.config, dense_cell.dense_bytes(), dense_cell.id)
+    yield DenseData(dense_cell)
+    _forget_torch_views(request.config)
+
+
+@pytest.fixture(scope="module")
+def mlp_data(mlp_cell: DenseCell, request: pytest.FixtureRequest) -> Iterator[MlpData]:
+    """x and y of one MLP cell (parameters are fresh per backend)."""
+    _skip_over_budget(request.config, mlp_cell.mlp_bytes(), mlp_cell.id)
+    yield MlpData(mlp_cell)
+    _forget_torch_views(request.config)
+
+
+@pytest.fixture(scope="module")
+def conv_data(conv_shape: Any, request: pytest.FixtureRequest) -> Iterator[ConvData]:
+    """The arrays of one conv shape, shared by its kernels and backends."""
+    _skip_over_budget(request.config, conv_shape.conv_bytes(), conv_shape.id)
+    yield ConvData(conv_shape)
+    _forget_torch_views(request.config)
+
+
+@pytest.fixture
+def timed(benchmark: Any, backend: Any, request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``timed(fn, kernel=..., info=..., group=...)``: warm up ``fn`` once, then benchmark it.
+
+    The untimed first call compiles the numba kernel (or loads it from the on-disk cache) and
+    faults in the output pages, so pytest-benchmark calibrates on steady-state calls. When the
+    second (untimed) call is slower than ``SLOW_CALL_S``, ``SLOW_CALL_ROUNDS`` rounds are timed.
+    """
+    threads = request.config.getoption("bench_threads")
+
+    def run(fn: Callable[[], Any], *, kernel: str, info: dict[str, Any], group: str,
+            ops_per_call: int = 1) -> Any:
+        benchmark.group = group
+        benchmark.extra_info.update(kernel=kernel, backend=backend.name, threads=threads,
+                                    ops_per_call=ops_per_call, **info)
+        if benchmark.disabled:
+            return benchmark(fn)
+        fn()  # compiles (numba) or loads from the cache; never timed
+        t0 = time.perf_counter()
+        fn()
+        if time.perf_counter() - t0 > SLOW_CALL_S:
+            # A call this slow needs no calibration; a few rounds bound the full run's time.
+            benchmark.extra_info["rounds_bounded"] = True
+            return benchmark.pedantic(fn, rounds=SLOW_CALL_ROUNDS, iterations=1)
+        return benchmark(fn)
+
+    return run

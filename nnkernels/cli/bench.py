@@ -1,0 +1,97 @@
+"""``nnkernels bench``: run the benchmark suite (pytest-benchmark), then write the report.
+
+The suite ships inside the package (``nnkernels/benchmarks``), so this works on an install;
+it needs the test extras (pytest, pytest-benchmark) and uses PyTorch as a comparator row where
+it is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_OUT = "nnkernels-out/bench"
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    """Register the sub-command."""
+    p = sub.add_parser(name, help="run the benchmark suite, then write the report",
+                       description=__doc__.split("\n\n")[1].replace("\n", " "))
+    p.add_argument("--quick", action="store_true",
+                   help="a small subset with short timing budgets (under two minutes)")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                   help=f"folder for the JSON results and the report (default {DEFAULT_OUT})")
+    p.add_argument("--threads", type=int, default=2, metavar="N",
+                   help="threads for numba, BLAS and PyTorch (default 2)")
+    p.add_argument("--mem-gib", type=float, default=None, metavar="G",
+                   help="skip cells whose arrays exceed G GiB (default 4)")
+    p.add_argument("--backends", default=None, metavar="LIST",
+                   help="comma-separated rows: numpy,numba,torch (default all)")
+    p.add_argument("-k", dest="keyword", default=None, metavar="EXPR",
+                   help="run only the benchmarks matching this pytest -k expression")
+    p.set_defaults(run=run)
+
+
+def pytest_command(args: argparse.Namespace, json_path: Path) -> list[str]:
+    """The pytest command line that runs the shipped suite and writes ``json_path``."""
+    from nnkernels.benchmarks import SUITE_DIR
+
+    cmd = [sys.executable, "-m", "pytest", str(SUITE_DIR), "-p", "no:cacheprovider",
+           "-o", "python_files=bench_*.py", "--rootdir", str(SUITE_DIR),
+           "--benchmark-json", str(json_path), "--benchmark-columns", "min,median,iqr,rounds",
+           "--bench-threads", str(args.threads)]
+    if args.quick:
+        cmd.append("--quick")
+    if args.mem_gib is not None:
+        cmd += ["--bench-mem-gib", str(args.mem_gib)]
+    if args.backends:
+        cmd += ["--bench-backends", args.backends]
+    if args.keyword:
+        cmd += ["-k", args.keyword]
+    return cmd
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``nnkernels bench``."""
+    from . import CommandError
+    from .report import write_report
+
+    if args.threads < 1:
+        raise CommandError(f"--threads must be >= 1, got {args.threads}")
+    if args.mem_gib is not None and not args.mem_gib > 0:
+        raise CommandError(f"--mem-gib must be > 0, got {args.mem_gib}")
+    if args.backends is not None:
+        from nnkernels.benchmarks.cases import BACKENDS
+
+        names = [n.strip() for n in args.backends.split(",") if n.strip()]
+        unknown = [n for n in names if n not in BACKENDS]
+        if unknown or not names:
+            raise CommandError(f"--backends: unknown {', '.join(unknown) or 'empty list'}; "
+                               f"choose from {', '.join(BACKENDS)}")
+    missing = [m for m in ("pytest", "pytest_benchmark") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CommandError(f"needs {' and '.join(missing)}: pip install 'nnkernels[test]'")
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CommandError(f"{out}: cannot create the output folder ({exc.strerror})") from None
+    json_path = out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    cmd = pytest_command(args, json_path)
+    print("running:", " ".join(cmd), flush=True)
+    t0 = time.perf_counter()
+    rc = subprocess.call(cmd)
+    print(f"benchmark suite finished in {time.perf_counter() - t0:.0f} s (pytest exit {rc})")
+    if not json_path.exists() or json_path.stat().st_size == 0:
+        json_path.unlink(missing_ok=True)  # pytest-benchmark leaves an empty file behind
+        what = "no benchmark was selected" if rc == 5 else "the benchmark suite wrote no results"
+        raise CommandError(f"{what} (pytest exit status {rc})")
+    write_report([str(json_path)], str(out))
+    if rc != 0:
+        raise CommandError(f"some benchmarks failed (pytest exit status {rc}); "
+                           f"the report covers the others")
+    return 0
