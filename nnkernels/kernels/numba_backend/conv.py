@@ -7,11 +7,18 @@ pairs of ints.
 Convolution: the batch is cut into a fixed number of chunks (a function of N only); ``prange``
 runs over the chunks, and each chunk walks its images one by one through a workspace of its own:
 im2col of one image into ``cols`` (C*KH*KW, OH*OW), then one GEMM ``w (F, C*KH*KW) @ cols``
-that lands directly in the NCHW output plane of that image (no transpose). The backward reuses
-the same workspace for dcols = w.T @ dy and scatters it back (col2im); weight and bias gradients
+that lands directly in the NCHW output plane of that image (no transpose). The backward uses
+the same scheme for dcols = w.T @ dy and scatters it back (col2im); weight and bias gradients
 are summed per chunk and the chunks are reduced in chunk order, so results are bitwise identical
 for any thread count. BLAS runs single-threaded inside the parallel region (the wrapper limits
 scipy's OpenBLAS, numba's BLAS, to one thread around the call): one thread pool per pipeline.
+
+Unit stride (the common case) takes a faster route: the image is zero-padded once, and im2col
+runs over the full padded width Wp, so that every row of ``cols`` is one contiguous run of the
+padded plane (a plain copy) and col2im is contiguous adds; the Wp - OW extra output columns are
+dropped (forward) or fed zeros (backward). Measured 1.4-2x faster than the general loops.
+Per-chunk workspaces are allocated inside the chunk: the allocator hands each thread back the
+same, cache-warm block, which measured faster than one preallocated slot per chunk.
 """
 
 from __future__ import annotations
