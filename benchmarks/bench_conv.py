@@ -1,8 +1,7 @@
 """conv2d forward and forward+backward: numpy reference vs numba backend vs PyTorch's CPU conv2d.
 
-Plain script, float32, NCHW, all contenders measured side by side in one process and in
-interleaved rounds (round k runs every contender once), so that the machine's noise hits them
-alike; medians and ratios are printed.
+Plain script, float32, NCHW, all contenders measured side by side in one process, one block
+of rounds per contender and shape (see ``measure``); medians, minima and ratios are printed.
 
     python benchmarks/bench_conv.py [--rounds 15] [--threads 2]
 """
@@ -75,18 +74,25 @@ def contenders(shape: tuple[int, ...], threads: int
 
 def measure(funcs: dict[str, Callable[[], object]], rounds: int
             ) -> tuple[dict[str, float], dict[str, float]]:
-    """(median, min) seconds per call of each function, in interleaved rounds after one warm-up
-    call. On a shared machine the min is the least disturbed run; the median is what is quoted."""
-    for fn in funcs.values():
+    """(median, min) seconds per call of each function: per contender one warm-up call, then
+    ``rounds`` timed calls in a row. On a shared machine the min is the least disturbed run;
+    the median is what is quoted.
+
+    Contenders run in blocks, not interleaved: a thread pool keeps spinning for a while after
+    its work (OpenBLAS's in numpy's matmul, measured here), and interleaving handed that spin
+    to the next contender's first thread, halving numba's two-thread speed.
+    """
+    med: dict[str, float] = {}
+    best: dict[str, float] = {}
+    for name, fn in funcs.items():
         fn()
-    times: dict[str, list[float]] = {name: [] for name in funcs}
-    for _ in range(rounds):
-        for name, fn in funcs.items():
+        times = []
+        for _ in range(rounds):
             t0 = time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - t0)
-    return ({name: statistics.median(ts) for name, ts in times.items()},
-            {name: min(ts) for name, ts in times.items()})
+            times.append(time.perf_counter() - t0)
+        med[name], best[name] = statistics.median(times), min(times)
+    return med, best
 
 
 def _row(shape: str, label: str, stat: str, ms: dict[str, float]) -> str:
@@ -113,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     info = nnkernels.runtime_info()
     print(f"numpy {info['numpy']}, numba {info['numba']} ({info['numba_threading_layer']}, "
           f"{info['numba_num_threads']} threads), {info['processor']}, float32, "
-          f"median and min of {args.rounds} interleaved rounds")
+          f"median and min of {args.rounds} rounds per contender")
     try:
         import torch
         print(f"torch {torch.__version__}, {args.threads} threads")
