@@ -21,6 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import nnkernels  # noqa: E402
 
+# Pause before each contender's block, so that the previous one's spinning threads (OpenBLAS
+# spins about 2**28 cycles by default) have gone to sleep.
+SETTLE_SECONDS = 0.3
+
 # (N, C, H, W, F, k, stride, pad), the shapes of issue 4.
 SHAPES = [
     (64, 3, 32, 32, 16, 3, 1, 1),
@@ -78,13 +82,14 @@ def measure(funcs: dict[str, Callable[[], object]], rounds: int
     ``rounds`` timed calls in a row. On a shared machine the min is the least disturbed run;
     the median is what is quoted.
 
-    Contenders run in blocks, not interleaved: a thread pool keeps spinning for a while after
-    its work (OpenBLAS's in numpy's matmul, measured here), and interleaving handed that spin
-    to the next contender's first thread, halving numba's two-thread speed.
+    Contenders run in blocks, not interleaved, after a pause: a thread pool keeps spinning for
+    a while after its work (OpenBLAS's in numpy's matmul, measured here), and interleaving
+    handed that spin to the next contender, halving numba's two-thread speed.
     """
     med: dict[str, float] = {}
     best: dict[str, float] = {}
     for name, fn in funcs.items():
+        time.sleep(SETTLE_SECONDS)
         fn()
         times = []
         for _ in range(rounds):
