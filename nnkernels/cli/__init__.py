@@ -13,6 +13,7 @@ from collections.abc import Sequence
 # sub-command name -> module in this package defining add_parser(subparsers) and run(args) -> int
 COMMANDS = {
     "demo": "nnkernels.cli.demo",
+    "demo-conv": "nnkernels.cli.demo_conv",
     "example": "nnkernels.cli.example",
     "bench": "nnkernels.cli.bench",
     "report": "nnkernels.cli.report",

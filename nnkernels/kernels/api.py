@@ -192,6 +192,135 @@ class Backend:
         self._impl.sgd_update(target.flat(), v.contiguous(grad).reshape(-1), lr)
         target.done()
 
+    def sgd_momentum_update(self, param: np.ndarray, grad: object, velocity: np.ndarray,
+                            lr: float, momentum: float) -> None:
+        """velocity = momentum * velocity - lr * grad; param += velocity; both in place."""
+        param = v.check_param(param)
+        if not isinstance(velocity, np.ndarray):
+            raise TypeError("velocity must be a numpy.ndarray (it is updated in place), "
+                            f"got {type(velocity).__name__}")
+        velocity = v.as_float_array("velocity", velocity)
+        if not velocity.flags.writeable:
+            raise ValueError("velocity is read-only")
+        grad = v.as_float_array("grad", grad)
+        v.common_dtype(param=param, grad=grad, velocity=velocity)
+        v.same_shape("param", param, "grad", grad)
+        v.same_shape("param", param, "velocity", velocity)
+        lr = v.check_lr(lr)
+        momentum = v.check_momentum(momentum)
+        if np.may_share_memory(param, velocity):
+            raise ValueError("param and velocity must not share memory")
+        p = _Out("param", param, param.shape, param.dtype, (grad,), elementwise=True,
+                 accumulate=True)
+        vel = _Out("velocity", velocity, velocity.shape, velocity.dtype, (grad,),
+                   elementwise=True, accumulate=True)
+        self._impl.sgd_momentum_update(p.flat(), v.contiguous(grad).reshape(-1), vel.flat(),
+                                       lr, momentum)
+        p.done()
+        vel.done()
+
+    # -- convolution and pooling (NCHW) -----------------------------------------------------
+
+    def _conv_args(self, x: object, w: object, b: object, stride: object, padding: object
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[int, int],
+                              tuple[int, int], tuple[int, int, int, int]]:
+        x = v.as_float_array("x", x, 4)
+        w = v.as_float_array("w", w, 4)
+        b = None if b is None else v.as_float_array("b", b, 1)
+        v.common_dtype(x=x, w=w, b=b)
+        v.check_conv_weights(x, w, b)
+        stride = v.check_pair("stride", stride, 1)
+        padding = v.check_pair("padding", padding, 0)
+        oh, ow = v.conv_output_size("x", x.shape, "the kernel of w", w.shape[2:], stride,
+                                    padding)
+        y_shape = (x.shape[0], w.shape[0], oh, ow)
+        return v.contiguous(x), v.contiguous(w), v.contiguous(b), stride, padding, y_shape
+
+    def conv2d_forward(self, x: object, w: object, b: object = None, stride: object = 1,
+                       padding: object = 0, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Cross-correlation of x (N, C, H, W) with w (F, C, KH, KW) plus b (F,) -> (N, F, OH, OW).
+
+        ``stride`` (>= 1) and ``padding`` (>= 0, zeros) are an int or a pair (rows, cols);
+        OH = (H + 2*ph - KH) // sh + 1, likewise OW.
+        """
+        x, w, b, stride, padding, y_shape = self._conv_args(x, w, b, stride, padding)
+        res = _Out("out", out, y_shape, x.dtype, (x, w, b))
+        self._impl.conv2d_forward(x, w, b, stride, padding, res.target)
+        return res.done()
+
+    def conv2d_backward(self, x: object, w: object, dy: object, stride: object = 1,
+                        padding: object = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Gradients of conv2d_forward given dy (N, F, OH, OW): (dx (N, C, H, W),
+        dw (F, C, KH, KW), db (F,)), as new arrays."""
+        x, w, _, stride, padding, y_shape = self._conv_args(x, w, None, stride, padding)
+        dy = v.as_float_array("dy", dy, 4)
+        v.common_dtype(x=x, dy=dy)
+        if dy.shape != y_shape:
+            raise ValueError(f"dy has shape {dy.shape} but the conv2d output of x {x.shape} and "
+                             f"w {w.shape} (stride {stride}, padding {padding}) has {y_shape}")
+        dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], x.dtype)
+        self._impl.conv2d_backward(x, w, v.contiguous(dy), stride, padding, dx, dw, db)
+        return dx, dw, db
+
+    def maxpool2d_forward(self, x: object, pool: object = 2, stride: object = None
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """Max over pool windows of x (N, C, H, W) -> (y (N, C, OH, OW), argmax).
+
+        ``pool`` and ``stride`` (default: ``pool``) are an int or a pair, no padding;
+        OH = (H - KH) // sh + 1. ``argmax`` (int64, shape of y) holds the flat index
+        row * W + col of each window's maximum in its (H, W) plane: pass it to
+        :meth:`maxpool2d_backward`, which then needs no forward recomputation. Ties: the first
+        element in row-major window order; NaN propagates.
+        """
+        x = v.contiguous(v.as_float_array("x", x, 4))
+        pool = v.check_pair("pool", pool, 1)
+        stride = pool if stride is None else v.check_pair("stride", stride, 1)
+        oh, ow = v.conv_output_size("x", x.shape, "pool", pool, stride, (0, 0))
+        out = np.empty((x.shape[0], x.shape[1], oh, ow), x.dtype)
+        argmax = np.empty(out.shape, np.int64)
+        self._impl.maxpool2d_forward(x, pool, stride, out, argmax)
+        return out, argmax
+
+    def maxpool2d_backward(self, dy: object, argmax: object, x_shape: object) -> np.ndarray:
+        """dx (x_shape = (N, C, H, W)): dy (N, C, OH, OW) added at the argmax positions of
+        :meth:`maxpool2d_forward`, zero elsewhere."""
+        dy = v.as_float_array("dy", dy, 4)
+        x_shape = v.check_shape4("x_shape", x_shape)
+        if dy.shape[:2] != x_shape[:2]:
+            raise ValueError(f"dy has shape {dy.shape} but x_shape is {x_shape}: "
+                             "N and C must agree")
+        argmax = v.check_argmax(argmax, dy, x_shape[2] * x_shape[3])
+        dx = np.empty(x_shape, dy.dtype)
+        self._impl.maxpool2d_backward(v.contiguous(dy), argmax, dx)
+        return dx
+
+    def softmax(self, logits: object, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Row-wise softmax of logits (N, K) -> class probabilities (N, K); stable for large
+        logits (row max subtracted); NaN in a row makes that row NaN."""
+        logits = v.as_float_array("logits", logits, 2)
+        if logits.shape[1] < 1:
+            raise ValueError(f"logits must have at least one column, got shape {logits.shape}")
+        logits = v.contiguous(logits)
+        res = _Out("out", out, logits.shape, logits.dtype, (logits,), elementwise=True)
+        self._impl.softmax(logits, res.target)
+        return res.done()
+
+    def softmax_cross_entropy(self, logits: object, labels: object, *,
+                              out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """(mean over N of -log softmax(logits (N, K))[labels], dlogits (N, K)).
+
+        ``labels`` (N,) are integers in [0, K). Stable for large logits (row max subtracted);
+        the loss of an empty batch is 0.0.
+        """
+        logits = v.as_float_array("logits", logits, 2)
+        if logits.shape[1] < 1:
+            raise ValueError(f"logits must have at least one column, got shape {logits.shape}")
+        labels = v.check_labels(labels, logits.shape[0], logits.shape[1])
+        logits = v.contiguous(logits)
+        res = _Out("out", out, logits.shape, logits.dtype, (logits,))
+        loss = self._impl.softmax_cross_entropy(logits, labels, res.target)
+        return float(loss), res.done()
+
     # -- training --------------------------------------------------------------------------
 
     def mlp_train(self, x: object, y: object, params: list[np.ndarray], lr: float,

@@ -9,7 +9,10 @@ functions below. They are *raw* kernels: the validation layer (``validation.py``
 - elementwise kernels get 1-D (raveled) arrays of equal length;
 - output buffers are preallocated, of the right shape and dtype, C-contiguous, and share no
   memory with the inputs (except elementwise kernels, where ``out`` may *be* an input);
-- ``lr`` is a positive finite Python float.
+- ``lr`` is a positive finite Python float, ``momentum`` a Python float in [0, 1);
+- convolution and pooling arrays are NCHW: x (N, C, H, W), w (F, C, KH, KW), y (N, F, OH, OW);
+  ``stride``, ``padding``, ``pool`` are pairs of ints (rows, cols) for which the output has at
+  least one pixel; ``labels`` and pooling ``argmax`` are int64 arrays with valid values.
 
 Kernels write their results into the given buffers. Adding a backend means writing one module
 that satisfies this protocol and registering it in ``nnkernels.kernels``; nothing else changes.
@@ -52,6 +55,35 @@ class KernelBackend(Protocol):
 
     def sgd_update(self, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         """param -= lr * grad, in place."""
+
+    def sgd_momentum_update(self, param: np.ndarray, grad: np.ndarray, velocity: np.ndarray,
+                            lr: float, momentum: float) -> None:
+        """velocity = momentum * velocity - lr * grad; param += velocity (1-D, in place)."""
+
+    def conv2d_forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                       stride: tuple[int, int], padding: tuple[int, int],
+                       out: np.ndarray) -> None:
+        """out (N, F, OH, OW) = cross-correlation of zero-padded x (N, C, H, W) with
+        w (F, C, KH, KW), plus b (F,)."""
+
+    def conv2d_backward(self, x: np.ndarray, w: np.ndarray, dy: np.ndarray,
+                        stride: tuple[int, int], padding: tuple[int, int], dx: np.ndarray,
+                        dw: np.ndarray, db: np.ndarray) -> None:
+        """Overwrite dx (N, C, H, W), dw (F, C, KH, KW), db (F,) with the conv2d gradients."""
+
+    def maxpool2d_forward(self, x: np.ndarray, pool: tuple[int, int], stride: tuple[int, int],
+                          out: np.ndarray, argmax: np.ndarray) -> None:
+        """out (N, C, OH, OW) = window maxima of x; argmax (int64) = row * W + col of each."""
+
+    def maxpool2d_backward(self, dy: np.ndarray, argmax: np.ndarray, dx: np.ndarray) -> None:
+        """dx (N, C, H, W) = dy (N, C, OH, OW) added at the argmax positions, zero elsewhere."""
+
+    def softmax(self, logits: np.ndarray, out: np.ndarray) -> None:
+        """out (N, K) = softmax of each row of logits (N, K): class probabilities."""
+
+    def softmax_cross_entropy(self, logits: np.ndarray, labels: np.ndarray,
+                              dlogits: np.ndarray) -> float:
+        """Return mean -log softmax(logits (N, K))[labels (N,)]; write its gradient to dlogits."""
 
     def mlp_train(self, x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray,
                   w2: np.ndarray, b2: np.ndarray, lr: float, losses: np.ndarray) -> None:

@@ -114,6 +114,95 @@ def contiguous(a: np.ndarray | None) -> np.ndarray | None:
     return None if a is None else np.ascontiguousarray(a)
 
 
+# -- convolution, pooling, classification -------------------------------------------------------
+
+def check_pair(name: str, value: object, minimum: int) -> tuple[int, int]:
+    """Return an int or a pair of ints (rows, cols), each >= ``minimum``, as a pair; else raise."""
+    items = value if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints (rows, cols), got {value!r}")
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, numbers.Integral):
+            raise ValueError(f"{name} must be an int or a pair of ints (rows, cols), "
+                             f"got {value!r}")
+        if item < minimum:
+            raise ValueError(f"{name} must be >= {minimum} in each direction, got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def conv_output_size(x_name: str, x_shape: tuple[int, ...], k_name: str, kernel: tuple[int, int],
+                     stride: tuple[int, int], padding: tuple[int, int]) -> tuple[int, int]:
+    """(OH, OW) of a window (KH, KW) slid over x (.., H, W) padded by (ph, pw) with stride
+    (sh, sw); raise ValueError when the window does not fit even once (no output pixel)."""
+    h, w = x_shape[2] + 2 * padding[0], x_shape[3] + 2 * padding[1]
+    if kernel[0] > h or kernel[1] > w:
+        raise ValueError(
+            f"{k_name} of size {kernel} is larger than the padded input ({h}, {w}) of "
+            f"{x_name} (shape {tuple(x_shape)}, padding {padding}): there is no output pixel"
+        )
+    return (h - kernel[0]) // stride[0] + 1, (w - kernel[1]) // stride[1] + 1
+
+
+def check_conv_weights(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> None:
+    """x (N, C, H, W), w (F, C, KH, KW) and b (F,) must agree; every kernel dim >= 1."""
+    if min(w.shape) < 1:
+        raise ValueError(f"w must have F, C, KH, KW >= 1, got shape {w.shape}")
+    check_dim("x", x.shape[1], "channels", "w", w.shape[1], "channels", x, w)
+    if b is not None:
+        check_dim("b", b.shape[0], "entries", "w", w.shape[0], "filters", b, w)
+
+
+def check_labels(labels: object, n: int, k: int) -> np.ndarray:
+    """Class labels: a 1-D integer array of length N with values in [0, K); returned as int64."""
+    arr = np.asarray(labels)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"labels must be an integer array, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got {arr.ndim}-D array of shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"labels has {arr.shape[0]} entries but logits has {n} rows")
+    if arr.size and (arr.min() < 0 or arr.max() >= k):
+        raise ValueError(f"labels must lie in [0, {k}) (logits has {k} columns), "
+                         f"got values in [{arr.min()}, {arr.max()}]")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def check_momentum(momentum: object) -> float:
+    """Return ``momentum`` as a float if it is a real number in [0, 1), else raise ValueError."""
+    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
+        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
+    value = float(momentum)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
+    return value
+
+
+def check_shape4(name: str, shape: object) -> tuple[int, int, int, int]:
+    """A shape (N, C, H, W) of four non-negative ints."""
+    try:
+        dims = tuple(shape)  # type: ignore[arg-type]
+    except TypeError:
+        dims = ()
+    if len(dims) != 4 or any(isinstance(d, bool) or not isinstance(d, numbers.Integral)
+                             or d < 0 for d in dims):
+        raise ValueError(f"{name} must be a shape (N, C, H, W) of 4 non-negative ints, "
+                         f"got {shape!r}")
+    return tuple(int(d) for d in dims)  # type: ignore[return-value]
+
+
+def check_argmax(argmax: object, dy: np.ndarray, plane_size: int) -> np.ndarray:
+    """Pooling indices from maxpool2d_forward: int64, shaped like dy, in [0, H*W)."""
+    arr = np.asarray(argmax)
+    if arr.dtype != np.int64:
+        raise TypeError(f"argmax must be the int64 array returned by maxpool2d_forward, "
+                        f"got dtype {arr.dtype}")
+    same_shape("argmax", arr, "dy", dy)
+    if arr.size and (arr.min() < 0 or arr.max() >= plane_size):
+        raise ValueError(f"argmax holds indices outside the (H, W) plane of x_shape "
+                         f"(range [{arr.min()}, {arr.max()}], plane size {plane_size})")
+    return np.ascontiguousarray(arr)
+
+
 MLP_PARAM_NAMES = ("w1", "b1", "w2", "b2")
 
 

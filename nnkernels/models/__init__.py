@@ -9,7 +9,9 @@
 """
 
 from .base import BaseEstimator, DivergenceError, NotFittedError
+from .convnet import ConvNet
 from .linear import LinearRegression
 from .mlp import MLP
 
-__all__ = ["BaseEstimator", "DivergenceError", "LinearRegression", "MLP", "NotFittedError"]
+__all__ = ["BaseEstimator", "ConvNet", "DivergenceError", "LinearRegression", "MLP",
+           "NotFittedError"]

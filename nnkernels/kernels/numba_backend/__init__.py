@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import dense, training
+from . import conv, dense, training
+from .conv import (
+    conv2d_backward,
+    conv2d_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+    sgd_momentum_update,
+    softmax,
+    softmax_cross_entropy,
+)
 from .dense import (
     linear_backward,
     linear_forward,
@@ -27,6 +36,7 @@ def warmup() -> None:
     """
     for dtype in (np.float32, np.float64):
         dense.warmup(dtype)
+        conv.warmup(dtype)
     training.warmup()
 
 
@@ -40,5 +50,12 @@ __all__ = [
     "relu_backward",
     "mse_loss",
     "sgd_update",
+    "sgd_momentum_update",
+    "conv2d_forward",
+    "conv2d_backward",
+    "maxpool2d_forward",
+    "maxpool2d_backward",
+    "softmax",
+    "softmax_cross_entropy",
     "mlp_train",
 ]

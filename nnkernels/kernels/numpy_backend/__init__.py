@@ -3,6 +3,15 @@
 It never imports numba, so it can be run and read without it.
 """
 
+from .conv import (
+    conv2d_backward,
+    conv2d_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+    sgd_momentum_update,
+    softmax,
+    softmax_cross_entropy,
+)
 from .dense import (
     linear_backward,
     linear_forward,
@@ -31,5 +40,12 @@ __all__ = [
     "relu_backward",
     "mse_loss",
     "sgd_update",
+    "sgd_momentum_update",
+    "conv2d_forward",
+    "conv2d_backward",
+    "maxpool2d_forward",
+    "maxpool2d_backward",
+    "softmax",
+    "softmax_cross_entropy",
     "mlp_train",
 ]

@@ -1,0 +1,135 @@
+"""``nnkernels demo-conv``: train the ConvNet on the 8x8 digits, on each backend, and compare."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+import nnkernels
+from nnkernels.models import ConvNet, DivergenceError
+
+from .demo import _backends, _out_dir
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    """Register the sub-command."""
+    text = __doc__.split(":", 1)[1].strip()
+    p = sub.add_parser(name, help=text, description=text + " Needs scikit-learn (the data).")
+    p.add_argument("--backend", default=None,
+                   help="numba, numpy or both (default: both where numba is available)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="training epochs (default: the ConvNet default, 30)")
+    p.add_argument("--out", default=".", help="folder for the PNG files (default: .)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights and the batch order (the split is fixed)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit on the fixed 80/20 split per backend; print accuracy and epoch times; write PNGs."""
+    from . import CommandError
+
+    if args.epochs is not None and args.epochs < 1:
+        raise CommandError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.seed < 0:
+        raise CommandError(f"--seed must be >= 0, got {args.seed}")
+    names = _backends(args.backend)
+    out = _out_dir(args.out)
+    try:
+        from nnkernels.datasets import load_digits_split
+
+        x_train, x_test, y_train, y_test = load_digits_split()
+    except ImportError as exc:
+        raise CommandError(str(exc)) from None
+
+    epochs = {} if args.epochs is None else {"max_iter": args.epochs}
+    print(f"digits: {len(y_train)} training and {len(y_test)} test images of 8x8 pixels; "
+          "ConvNet conv3x3(8) -> ReLU -> pool -> conv3x3(16) -> ReLU -> pool -> dense(10)")
+    fits: dict[str, ConvNet] = {}
+    epoch_time: dict[str, float] = {}
+    for name in names:
+        nnkernels.get_backend(name).warmup()  # compile (or load) first: timings exclude it
+        model = ConvNet(backend=name, random_state=args.seed, verbose=not args.quiet, **epochs)
+        try:
+            model.fit(x_train, y_train)
+        except DivergenceError as exc:
+            raise CommandError(str(exc)) from None
+        fits[name] = model
+        epoch_time[name] = statistics.median(model.epoch_times_)
+        print(f"[{name}] test accuracy {model.score(x_test, y_test):.4f} "
+              f"(train {model.accuracy_history_[-1]:.4f}, final loss "
+              f"{model.loss_history_[-1]:.4g}, {model.n_iter_} epochs)")
+        print(f"[{name}] time per epoch: {epoch_time[name] * 1e3:.1f} ms (median), "
+              f"{model.epoch_times_.sum():.2f} s in all")
+    if "numba" in epoch_time and "numpy" in epoch_time:
+        print(f"speed-up of numba over numpy per epoch: "
+              f"{epoch_time['numpy'] / epoch_time['numba']:.1f}x")
+
+    first = fits[names[0]]
+    curves, grid = out / "demo_conv_curves.png", out / "demo_conv_misclassified.png"
+    try:
+        _plot_curves(curves, fits)
+        pred = first.predict(x_test)
+        _plot_misclassified(grid, x_test, y_test, pred, names[0])
+    except OSError as exc:
+        raise CommandError(f"cannot write to --out {args.out!r}: {exc.strerror or exc}") from None
+    print(f"wrote {curves} and {grid}")
+    return 0
+
+
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _plot_curves(path: Path, fits: dict[str, ConvNet]) -> None:
+    """Training loss (log scale) and training accuracy per epoch, one line per backend."""
+    plt = _pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for name, model in fits.items():
+        style = "-" if name == "numba" else "--"
+        epochs = np.arange(1, model.n_iter_ + 1)
+        ax_loss.plot(epochs, model.loss_history_, style, label=name)
+        ax_acc.plot(epochs, model.accuracy_history_, style, label=name)
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("mean cross-entropy")
+    ax_loss.set_title("training loss")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_title("training accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_misclassified(path: Path, images: np.ndarray, truth: np.ndarray, pred: np.ndarray,
+                        backend: str, max_shown: int = 40) -> None:
+    """A grid of the misclassified test digits, each titled 'true -> predicted'."""
+    plt = _pyplot()
+    wrong = np.flatnonzero(pred != truth)[:max_shown]
+    cols = 10
+    rows = max(1, -(-len(wrong) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.3 + 0.6), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), wrong, strict=False):
+        ax.imshow(images[i], cmap="gray_r", vmin=0.0, vmax=1.0)
+        ax.set_title(f"{truth[i]} -> {pred[i]}", fontsize=9)
+    n_wrong = int(np.count_nonzero(pred != truth))
+    fig.suptitle(f"misclassified test digits ({backend}): {n_wrong} of {len(truth)}"
+                 + ("" if n_wrong else " - none"))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,196 @@
+"""ConvNet: accuracy on the digits, the estimator contract, gradients, backends, errors; the
+digits loader and ``nnkernels demo-conv``."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import nnkernels
+from nnkernels.cli import main
+from nnkernels.gradcheck import check_gradient
+from nnkernels.models import ConvNet, DivergenceError, NotFittedError
+
+BACKENDS = nnkernels.available_backends()
+
+
+@pytest.fixture(scope="module")
+def digits():
+    pytest.importorskip("sklearn")
+    from nnkernels.datasets import load_digits_split
+
+    return load_digits_split()
+
+
+def _toy(n=60, seed=0):
+    """Two classes of 6x6 images: a bright vertical or horizontal bar, plus noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = rng.normal(0, 0.3, (n, 6, 6))
+    for i in range(n):
+        pos = rng.integers(1, 5)
+        if y[i]:
+            x[i, :, pos] += 2.0
+        else:
+            x[i, pos, :] += 2.0
+    return x, np.where(y == 1, "vertical", "horizontal")
+
+
+def test_default_convnet_reaches_97_percent_on_digits(digits) -> None:
+    x_train, x_test, y_train, y_test = digits
+    model = ConvNet(random_state=0).fit(x_train, y_train)
+    acc = model.score(x_test, y_test)
+    assert acc >= 0.97, acc
+    assert model.loss_history_[-1] < model.loss_history_[0]
+    assert model.n_iter_ == 30 and len(model.epoch_times_) == 30
+
+
+def test_digits_split_is_fixed_and_stratified(digits) -> None:
+    from nnkernels.datasets import load_digits_split
+
+    x_train, x_test, y_train, y_test = digits
+    assert x_train.shape == (1438, 8, 8) and x_test.shape == (359, 8, 8)
+    assert x_train.min() >= 0.0 and x_train.max() <= 1.0
+    assert y_train.dtype == np.int64 and set(np.unique(y_test)) == set(range(10))
+    again = load_digits_split()
+    for a, b in zip(digits, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(load_digits_split(random_state=1)[3], y_test)
+    counts = np.bincount(y_test)
+    assert counts.min() >= 34 and counts.max() <= 38       # about 20 % of each class
+    with pytest.raises(ValueError, match="test_size"):
+        load_digits_split(test_size=1.5)
+
+
+def test_digits_loader_says_how_to_install_sklearn(monkeypatch) -> None:
+    import builtins
+
+    from nnkernels import datasets
+
+    real_import = builtins.__import__
+
+    def no_sklearn(name, *args, **kwargs):
+        if name == "sklearn" or name.startswith("sklearn."):
+            raise ImportError("No module named 'sklearn'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_sklearn)
+    with pytest.raises(ImportError, match=r"pip install 'nnkernels\[datasets\]'"):
+        datasets.load_digits_split()
+
+
+def test_estimator_contract() -> None:
+    x, y = _toy()
+    model = ConvNet(filters=(4,), max_iter=15, batch_size=16, lr=0.05, random_state=1)
+    assert model.get_params()["filters"] == (4,)
+    assert "filters=(4,)" in repr(model)
+    with pytest.raises(NotFittedError):
+        model.predict(x)
+    assert model.fit(x, y) is model
+    assert list(model.classes_) == ["horizontal", "vertical"]
+    pred = model.predict(x)
+    assert pred.shape == (60,) and set(pred) <= set(model.classes_)
+    proba = model.predict_proba(x)
+    assert proba.shape == (60, 2) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(model.classes_[proba.argmax(axis=1)], pred)
+    assert model.score(x, y) >= 0.95
+    assert model.conv_weights_[0].shape == (4, 1, 3, 3) and model.coef_.shape == (36, 2)
+    # The same seed gives the same model; flat rows and (N, 1, H, W) give the same predictions.
+    twin = ConvNet(filters=(4,), max_iter=15, batch_size=16, lr=0.05, random_state=1).fit(x, y)
+    np.testing.assert_array_equal(twin.coef_, model.coef_)
+    np.testing.assert_array_equal(model.predict(x.reshape(60, 36)), pred)
+    np.testing.assert_array_equal(model.predict(x[:, None]), pred)
+    assert model.predict(x[:0]).shape == (0,)
+
+
+def test_gradients_match_finite_differences() -> None:
+    # The estimator's backward pass (all layers, through the kernels) against central differences.
+    x, y = _toy(n=5, seed=3)
+    model = ConvNet(filters=(2, 3), max_iter=1, batch_size=5, dtype="float64", random_state=0)
+    model.fit(x, y)
+    be = nnkernels.get_backend("numpy")
+    xs = model._standardise(model._images(x, fitted=True))
+    codes = np.searchsorted(model.classes_, y)
+
+    def loss() -> float:
+        return be.softmax_cross_entropy(model._forward(be, xs, keep=False)[0], codes)[0]
+
+    logits, saved = model._forward(be, xs, keep=True)
+    grads = model._backward(be, be.softmax_cross_entropy(logits, codes)[1], saved)
+    for param, grad in zip(model._params(), grads, strict=True):
+        check_gradient(loss, param, grad, rtol=1e-4, atol=1e-8)
+
+
+@pytest.mark.skipif(len(BACKENDS) < 2, reason="needs both backends")
+def test_backends_train_the_same_model() -> None:
+    x, y = _toy()
+    fits = [ConvNet(filters=(3, 4), max_iter=3, batch_size=20, dtype="float64", random_state=2,
+                    backend=name).fit(x, y) for name in BACKENDS]
+    np.testing.assert_allclose(fits[0].loss_history_, fits[1].loss_history_, rtol=1e-8)
+    np.testing.assert_allclose(fits[0].coef_, fits[1].coef_, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize(("params", "match"), [
+    (dict(filters=(0,)), "filters must be a sequence"),
+    (dict(filters="8"), "filters must be a sequence"),
+    (dict(kernel_size=2), "kernel_size must be odd"),
+    (dict(pool_size=0), "pool_size must be an integer"),
+    (dict(batch_size=0), "batch_size must be an integer"),
+    (dict(momentum=1.0), "momentum must be a number"),
+    (dict(lr=-1.0), "lr must be a positive"),
+    (dict(max_iter=0), "max_iter must be an integer"),
+    (dict(dtype="int8"), "dtype must be"),
+    (dict(filters=(2, 2, 2, 2)), "too small for 4 conv blocks"),
+    (dict(image_shape=(5, 5)), "does not hold 36 features"),
+])
+def test_bad_hyper_parameters(params, match) -> None:
+    x, y = _toy(n=10)
+    with pytest.raises(ValueError, match=match):
+        ConvNet(**params).fit(x.reshape(10, 36) if "image_shape" in params else x, y)
+
+
+def test_bad_data_and_divergence() -> None:
+    x, y = _toy(n=10)
+    with pytest.raises(ValueError, match="not a square image"):
+        ConvNet().fit(x.reshape(10, 36)[:, :35], y)
+    with pytest.raises(ValueError, match="y must be 1-D with one label per image"):
+        ConvNet().fit(x, y[:5])
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        ConvNet().fit(np.where(x > 1, np.nan, x), y)
+    with pytest.raises(ValueError, match=r"X must be \(N, C, H, W\)"):
+        ConvNet().fit(x[None, None], y)
+    with pytest.raises(ValueError, match="cannot fit on 0 images"):
+        ConvNet().fit(x[:0], y[:0])
+    model = ConvNet(filters=(2,), max_iter=1).fit(x, y)
+    with pytest.raises(ValueError, match=r"fitted on \(1, 6, 6\)"):
+        model.predict(np.zeros((2, 5, 5)))
+    with pytest.raises(DivergenceError, match="diverged"):
+        ConvNet(filters=(2,), lr=1e30, max_iter=5, random_state=0).fit(x * 100, y)
+
+
+@pytest.mark.skipif(len(BACKENDS) < 2, reason="needs both backends")
+def test_demo_conv_end_to_end(tmp_path, capsys) -> None:
+    pytest.importorskip("sklearn")
+    out = tmp_path / "figs"
+    assert main(["demo-conv", "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    for name in ("numba", "numpy"):
+        assert re.search(rf"\[{name}\] test accuracy 0\.\d{{4}}", text)
+        assert re.search(rf"\[{name}\] time per epoch: [0-9.]+ ms", text)
+    assert re.search(r"speed-up of numba over numpy per epoch: [0-9.]+x", text)
+    for png in ("demo_conv_curves.png", "demo_conv_misclassified.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--seed", "-1"], "--seed must be >= 0"),
+    (["--backend", "cuda"], "unknown or unavailable backend 'cuda'"),
+])
+def test_demo_conv_bad_arguments(argv, match, capsys) -> None:
+    assert main(["demo-conv", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(match, err)
