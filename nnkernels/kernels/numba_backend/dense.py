@@ -32,7 +32,10 @@ FORWARD_BLAS_MIN_DEPTH = 4
 BACKWARD_BLAS_MIN_DEPTH = 12
 # Output rows per BLAS call: the bias/ReLU is applied to a block while it is in cache, and the
 # blocks are the unit of parallel work (each calls single-threaded BLAS, see blas.py).
-BLAS_BLOCK_ROWS = 256
+# Rows per block: enough for an efficient GEMM, few enough that the block's output (about
+# BLAS_BLOCK_ELEMENTS values) is still in L2 when the bias and ReLU pass over it.
+BLAS_BLOCK_ELEMENTS = 32_768
+BLAS_BLOCK_MIN_ROWS, BLAS_BLOCK_MAX_ROWS = 32, 512
 # Record chunks of the reductions over N: a function of N only, never of the thread count.
 # Each chunk holds a (D, H) partial of dw, so the BLAS path (large D * H) uses fewer.
 MAX_CHUNKS = 16
@@ -54,9 +57,16 @@ def n_chunks(n: int, work_per_record: int = 1, blas: bool = False) -> int:
 
 
 @njit(**_OPTS)
-def _n_blocks(n):
-    """Number of BLAS_BLOCK_ROWS-row blocks covering n rows."""
-    return (n + BLAS_BLOCK_ROWS - 1) // BLAS_BLOCK_ROWS
+def _block_rows(h):
+    """Rows per BLAS block for outputs of width h."""
+    return min(BLAS_BLOCK_MAX_ROWS, max(BLAS_BLOCK_MIN_ROWS, BLAS_BLOCK_ELEMENTS // max(h, 1)))
+
+
+@njit(**_OPTS)
+def _n_blocks(n, h):
+    """Number of row blocks covering n rows of width h."""
+    rows = _block_rows(h)
+    return (n + rows - 1) // rows
 
 
 def _parallel(work: int) -> bool:
@@ -100,8 +110,9 @@ def _forward_rows_parallel(x, w, b, out, relu):
 @njit(inline="always", **_OPTS)
 def _forward_block(x, w, b, out, c, relu):
     """Row block c: BLAS GEMM, then bias and ReLU applied while the block is in cache."""
-    lo = c * BLAS_BLOCK_ROWS
-    hi = min(lo + BLAS_BLOCK_ROWS, x.shape[0])
+    rows = _block_rows(out.shape[1])
+    lo = c * rows
+    hi = min(lo + rows, x.shape[0])
     np.dot(x[lo:hi], w, out[lo:hi])
     if b is not None or relu:
         for i in range(lo, hi):
@@ -112,13 +123,13 @@ def _forward_block(x, w, b, out, c, relu):
 
 @njit(**_OPTS)
 def _forward_blas_serial(x, w, b, out, relu):
-    for c in range(_n_blocks(x.shape[0])):
+    for c in range(_n_blocks(x.shape[0], w.shape[1])):
         _forward_block(x, w, b, out, c, relu)
 
 
 @njit(parallel=True, **_OPTS)
 def _forward_blas_parallel(x, w, b, out, relu):
-    for c in prange(_n_blocks(x.shape[0])):
+    for c in prange(_n_blocks(x.shape[0], w.shape[1])):
         _forward_block(x, w, b, out, c, relu)
 
 
@@ -128,7 +139,7 @@ def _forward(x, w, b, out, relu):
     if n == 0 or h == 0:
         return
     if d >= FORWARD_BLAS_MIN_DEPTH:
-        run = _forward_blas_parallel if _n_blocks(n) > 1 else _forward_blas_serial
+        run = _forward_blas_parallel if _n_blocks(n, h) > 1 else _forward_blas_serial
         with single_threaded_blas():
             run(x, w, b, out, relu)
     elif _parallel(n * max(d, 1) * h):
