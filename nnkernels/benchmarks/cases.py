@@ -43,6 +43,9 @@ QUICK_MIN_ROUNDS = 3
 SLOW_CALL_S = 0.25
 SLOW_CALL_ROUNDS = 3
 
+# Pause before each benchmark so that the thread pools of the one before have gone idle.
+POOL_IDLE_S = 0.15
+
 # Training steps per timed mlp_train call (the report divides by it: time per step); one step
 # per call from MLP_SINGLE_STEP_WORK = N * H on, where a step alone takes milliseconds.
 MLP_ITERS_PER_CALL = 10

@@ -29,6 +29,7 @@ from nnkernels.kernels import available_backends, get_backend
 from .cases import (
     BACKENDS,
     DEFAULT_MEM_GIB,
+    POOL_IDLE_S,
     QUICK_MAX_TIME_S,
     QUICK_MIN_ROUNDS,
     SLOW_CALL_ROUNDS,
@@ -223,6 +224,10 @@ def timed(benchmark: Any, backend: Any, request: pytest.FixtureRequest) -> Calla
                                     ops_per_call=ops_per_call, **info)
         if benchmark.disabled:
             return benchmark(fn)
+        # The previous benchmark's thread pools keep spinning after their last call (OpenBLAS
+        # workers for about 0.1 s): let them go idle, so that each backend is timed on cores
+        # of its own instead of paying for the one before it (seen as 8-16 ms stalls here).
+        time.sleep(POOL_IDLE_S)
         fn()  # compiles (numba) or loads from the cache; never timed
         t0 = time.perf_counter()
         fn()

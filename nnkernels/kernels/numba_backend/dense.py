@@ -162,75 +162,99 @@ def linear_relu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
 # -- backward ------------------------------------------------------------------------------
 
 
+# Each record chunk c writes its own partial gradient part[c] of shape (D + 1, H): rows 0..D-1
+# hold its share of dw, row D its share of db. The drivers add the partials in chunk order.
+
+
 @njit(inline="always", **_FAST)
-def _backward_chunk(x, w, dy, dx, pdw, pdb, c, nchunks, need_dx):
-    """One record chunk: dx rows, and this chunk's partial dw (D, H) and db (H,), in one pass."""
+def _backward_chunk(x, w, dy, dx, part, c, need_dx):
+    """One record chunk by row loops: dx rows and the partial [dw; db], in one pass over dy."""
     n, d = x.shape
     h = w.shape[1]
+    nchunks = part.shape[0]
     lo = c * n // nchunks
     hi = (c + 1) * n // nchunks
     zero = dy.dtype.type(0)
     for i in range(lo, hi):
         for j in range(h):
-            pdb[c, j] += dy[i, j]
+            part[c, d, j] += dy[i, j]
         for k in range(d):
             xik = x[i, k]
             acc = zero
             for j in range(h):
-                pdw[c, k, j] += xik * dy[i, j]
+                part[c, k, j] += xik * dy[i, j]
                 acc += dy[i, j] * w[k, j]
             if need_dx:
                 dx[i, k] = acc
 
 
-@njit(**_FAST)
-def _backward_rows_serial(x, w, dy, dx, pdw, pdb, need_dx):
-    nchunks = pdw.shape[0]
-    for c in range(nchunks):
-        _backward_chunk(x, w, dy, dx, pdw, pdb, c, nchunks, need_dx)
-
-
-@njit(parallel=True, **_FAST)
-def _backward_rows_parallel(x, w, dy, dx, pdw, pdb, need_dx):
-    nchunks = pdw.shape[0]
-    for c in prange(nchunks):
-        _backward_chunk(x, w, dy, dx, pdw, pdb, c, nchunks, need_dx)
-
-
-@njit(**_OPTS)
-def _add_partials(pdw, pdb, dw, db):
-    """dw += sum of chunk partials, db likewise, in chunk order (deterministic)."""
-    for c in range(pdw.shape[0]):
-        dw += pdw[c]
-        db += pdb[c]
-
-
 @njit(inline="always", **_OPTS)
-def _backward_blas_chunk(x, w, dy, dx, pdw, pdb, c, nchunks, need_dx):
-    """One record chunk through BLAS: dx rows, and this chunk's partial dw and db."""
-    n = x.shape[0]
+def _backward_blas_chunk(x, w, dy, dx, part, c, need_dx):
+    """One record chunk through BLAS: dx rows and the partial [dw; db]."""
+    n, d = x.shape
+    h = w.shape[1]
+    nchunks = part.shape[0]
     lo = c * n // nchunks
     hi = (c + 1) * n // nchunks
     if need_dx:
         np.dot(dy[lo:hi], w.T, dx[lo:hi])
-    np.dot(x[lo:hi].T, dy[lo:hi], pdw[c])
-    for i in range(lo, hi):
-        for j in range(dy.shape[1]):
-            pdb[c, j] += dy[i, j]
+    if h >= d:
+        # x with a column of ones appended makes one GEMM yield dw and db: dy, the largest
+        # operand, is read once for both instead of once more for its column sums. It is built
+        # transposed, (D + 1, rows), because the plain GEMM measured 5-10% faster than the
+        # transposed-operand one in scipy's OpenBLAS.
+        xat = np.empty((d + 1, hi - lo), x.dtype)
+        for k in range(d):
+            for i in range(hi - lo):
+                xat[k, i] = x[lo + i, k]
+        xat[d, :] = 1
+        np.dot(xat, dy[lo:hi], part[c])
+    else:
+        # Narrow outputs: copying the wide x would cost more than one pass over the narrow dy.
+        np.dot(x[lo:hi].T, dy[lo:hi], part[c, :d])
+        for i in range(lo, hi):
+            for j in range(h):
+                part[c, d, j] += dy[i, j]
+
+
+@njit(inline="always", **_OPTS)
+def _add_partials(part, dw, db):
+    """dw += the partials' dw rows, db += their db row, in chunk order (deterministic)."""
+    d, h = dw.shape
+    for c in range(part.shape[0]):
+        for k in range(d):
+            for j in range(h):
+                dw[k, j] += part[c, k, j]
+        for j in range(h):
+            db[j] += part[c, d, j]
+
+
+@njit(**_FAST)
+def _backward_rows_serial(x, w, dy, dx, dw, db, part, need_dx):
+    for c in range(part.shape[0]):
+        _backward_chunk(x, w, dy, dx, part, c, need_dx)
+    _add_partials(part, dw, db)
+
+
+@njit(parallel=True, **_FAST)
+def _backward_rows_parallel(x, w, dy, dx, dw, db, part, need_dx):
+    for c in prange(part.shape[0]):
+        _backward_chunk(x, w, dy, dx, part, c, need_dx)
+    _add_partials(part, dw, db)
 
 
 @njit(**_OPTS)
-def _backward_blas_serial(x, w, dy, dx, pdw, pdb, need_dx):
-    nchunks = pdw.shape[0]
-    for c in range(nchunks):
-        _backward_blas_chunk(x, w, dy, dx, pdw, pdb, c, nchunks, need_dx)
+def _backward_blas_serial(x, w, dy, dx, dw, db, part, need_dx):
+    for c in range(part.shape[0]):
+        _backward_blas_chunk(x, w, dy, dx, part, c, need_dx)
+    _add_partials(part, dw, db)
 
 
 @njit(parallel=True, **_OPTS)
-def _backward_blas_parallel(x, w, dy, dx, pdw, pdb, need_dx):
-    nchunks = pdw.shape[0]
-    for c in prange(nchunks):
-        _backward_blas_chunk(x, w, dy, dx, pdw, pdb, c, nchunks, need_dx)
+def _backward_blas_parallel(x, w, dy, dx, dw, db, part, need_dx):
+    for c in prange(part.shape[0]):
+        _backward_blas_chunk(x, w, dy, dx, part, c, need_dx)
+    _add_partials(part, dw, db)
 
 
 def linear_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, dx: np.ndarray | None,
@@ -247,17 +271,15 @@ def linear_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, dx: np.ndarray
         dx = np.empty((0, 0), dtype=x.dtype)  # never written; keeps one compiled signature
     blas = d >= BACKWARD_BLAS_MIN_DEPTH
     nchunks = n_chunks(n, d * h, blas)
-    pdw = np.zeros((nchunks, d, h), dtype=x.dtype)
-    pdb = np.zeros((nchunks, h), dtype=x.dtype)
+    part = np.zeros((nchunks, d + 1, h), dtype=x.dtype)
     parallel = nchunks > 1 and _parallel(n * max(d, 1) * h)
     if blas:
         run = _backward_blas_parallel if parallel else _backward_blas_serial
         with single_threaded_blas():
-            run(x, w, dy, dx, pdw, pdb, need_dx)
+            run(x, w, dy, dx, dw, db, part, need_dx)
     else:
         run = _backward_rows_parallel if parallel else _backward_rows_serial
-        run(x, w, dy, dx, pdw, pdb, need_dx)
-    _add_partials(pdw, pdb, dw, db)
+        run(x, w, dy, dx, dw, db, part, need_dx)
 
 
 # -- elementwise ---------------------------------------------------------------------------
@@ -413,12 +435,10 @@ def warmup(dtype: type) -> None:
         _forward_blas_serial(x, w, bias, out, True)
         _forward_blas_parallel(x, w, bias, out, True)
     dx, dw, db = np.empty_like(x), np.zeros_like(w), np.zeros_like(b)
-    pdw, pdb = np.zeros((2, 2, 3), dtype), np.zeros((2, 3), dtype)
-    _backward_rows_serial(x, w, dy, dx, pdw, pdb, True)
-    _backward_rows_parallel(x, w, dy, dx, pdw, pdb, True)
-    _add_partials(pdw, pdb, dw, db)
-    _backward_blas_serial(x, w, dy, dx, pdw, pdb, True)
-    _backward_blas_parallel(x, w, dy, dx, pdw, pdb, True)
+    part = np.zeros((2, 3, 3), dtype)
+    for run in (_backward_rows_serial, _backward_rows_parallel, _backward_blas_serial,
+                _backward_blas_parallel):
+        run(x, w, dy, dx, dw, db, part, True)
     u, flat_out = dy.reshape(-1), out.reshape(-1)
     _relu_serial(u, flat_out)
     _relu_parallel(u, flat_out, 2)
