@@ -75,6 +75,9 @@ def _backends(config: pytest.Config) -> list[str]:
 def pytest_configure(config: pytest.Config) -> None:
     """Check the options, register the markers and set every thread pool before any timing."""
     config.addinivalue_line("markers", "seed_only: runs on the seed grid only (no wide case)")
+    # A torch row skipped for want of torch never reaches its benchmark fixture; that is expected.
+    config.addinivalue_line("filterwarnings",
+                            "ignore:Benchmark fixture was not used at all:Warning")
     threads = config.getoption("bench_threads")
     if threads is None or threads < 1:
         raise pytest.UsageError(f"--bench-threads must be >= 1, got {threads}")
