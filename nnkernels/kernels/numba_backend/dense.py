@@ -429,6 +429,7 @@ def warmup(dtype: type) -> None:
     b = rng.standard_normal(3).astype(dtype)
     dy = rng.standard_normal((4, 3)).astype(dtype)
     out = np.empty((4, 3), dtype)
+    _n_blocks(4, 3)  # also called from Python, with Python ints
     for bias in (None, b):
         _forward_rows_serial(x, w, bias, out, True)
         _forward_rows_parallel(x, w, bias, out, True)

@@ -1,0 +1,78 @@
+"""After nnkernels.warmup(), no call of any numba kernel compiles again."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nnkernels
+
+pytestmark = pytest.mark.skipif("numba" not in nnkernels.available_backends(),
+                                reason="numba is not installed")
+
+
+def _signature_counts() -> dict[str, int]:
+    from numba.core.registry import CPUDispatcher
+
+    counts = {}
+    for name in ("dense", "conv", "training"):
+        module = importlib.import_module(f"nnkernels.kernels.numba_backend.{name}")
+        for attr, f in vars(module).items():
+            if isinstance(f, CPUDispatcher):
+                counts[f"{name}.{attr}"] = len(f.signatures)
+    return counts
+
+
+def test_warmup_compiles_every_path(dtype) -> None:
+    """In a fresh process, so that no earlier test has compiled a specialisation already."""
+    root = Path(__file__).resolve().parents[2]
+    code = f"from tests.kernels.test_warmup import check; check({np.dtype(dtype).name!r})"
+    path = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=path)
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def check(dtype_name: str) -> None:
+    """Warm up, call every kernel on every path, and fail on any new compiled signature."""
+    dtype = np.dtype(dtype_name).type
+    nnkernels.warmup()
+    before = _signature_counts()
+    be = nnkernels.get_backend("numba")
+    rng = np.random.default_rng(0)
+    # Shapes on both sides of every size threshold: serial and parallel, row loops and BLAS.
+    for n, d, h in [(5, 1, 3), (30_000, 1, 10), (3_000, 8, 40), (3_000, 64, 128), (300, 64, 5)]:
+        x, w = rng.standard_normal((n, d)).astype(dtype), rng.standard_normal((d, h)).astype(dtype)
+        b, dy = rng.standard_normal(h).astype(dtype), rng.standard_normal((n, h)).astype(dtype)
+        be.linear_forward(x, w, b)
+        be.linear_forward(x, w)
+        be.linear_relu_forward(x, w, b)
+        be.linear_backward(x, w, dy)
+        be.linear_backward(x, w, dy, need_dx=False)
+        be.relu_forward(dy)
+        be.relu_backward(dy, dy)
+        be.mse_loss(dy, dy, "sum")
+        be.sgd_update(dy.copy(), dy, 0.1)
+        params = [w.copy(), np.zeros(h, dtype), rng.standard_normal((h, 2)).astype(dtype),
+                  np.zeros(2, dtype)]
+        be.mlp_train(x, rng.standard_normal((n, 2)).astype(dtype), params, 1e-4, 2)
+    for shape, stride, pad in [((64, 3, 16, 16), 1, 1), ((8, 2, 9, 7), 2, 0)]:
+        xx = rng.standard_normal(shape).astype(dtype)
+        ww = rng.standard_normal((4, shape[1], 3, 3)).astype(dtype)
+        y = be.conv2d_forward(xx, ww, np.zeros(4, dtype), stride=stride, padding=pad)
+        be.conv2d_backward(xx, ww, y, stride=stride, padding=pad)
+        yp, argmax = be.maxpool2d_forward(y)
+        be.maxpool2d_backward(yp, argmax, y.shape)
+    logits = rng.standard_normal((50, 10)).astype(dtype)
+    be.softmax_cross_entropy(logits, rng.integers(0, 10, 50))
+    be.softmax(logits)
+    be.sgd_momentum_update(logits.copy(), logits, np.zeros_like(logits), 0.1, 0.9)
+    after = _signature_counts()
+    assert {k: (before[k], v) for k, v in after.items() if v != before[k]} == {}
