@@ -196,12 +196,7 @@ class Backend:
                             lr: float, momentum: float) -> None:
         """velocity = momentum * velocity - lr * grad; param += velocity; both in place."""
         param = v.check_param(param)
-        if not isinstance(velocity, np.ndarray):
-            raise TypeError("velocity must be a numpy.ndarray (it is updated in place), "
-                            f"got {type(velocity).__name__}")
-        velocity = v.as_float_array("velocity", velocity)
-        if not velocity.flags.writeable:
-            raise ValueError("velocity is read-only")
+        velocity = v.check_param(velocity, "velocity")
         grad = v.as_float_array("grad", grad)
         v.common_dtype(param=param, grad=grad, velocity=velocity)
         v.same_shape("param", param, "grad", grad)
@@ -297,9 +292,7 @@ class Backend:
     def softmax(self, logits: object, *, out: np.ndarray | None = None) -> np.ndarray:
         """Row-wise softmax of logits (N, K) -> class probabilities (N, K); stable for large
         logits (row max subtracted); NaN in a row makes that row NaN."""
-        logits = v.as_float_array("logits", logits, 2)
-        if logits.shape[1] < 1:
-            raise ValueError(f"logits must have at least one column, got shape {logits.shape}")
+        logits = v.check_logits(logits)
         logits = v.contiguous(logits)
         res = _Out("out", out, logits.shape, logits.dtype, (logits,), elementwise=True)
         self._impl.softmax(logits, res.target)
@@ -312,9 +305,7 @@ class Backend:
         ``labels`` (N,) are integers in [0, K). Stable for large logits (row max subtracted);
         the loss of an empty batch is 0.0.
         """
-        logits = v.as_float_array("logits", logits, 2)
-        if logits.shape[1] < 1:
-            raise ValueError(f"logits must have at least one column, got shape {logits.shape}")
+        logits = v.check_logits(logits)
         labels = v.check_labels(labels, logits.shape[0], logits.shape[1])
         logits = v.contiguous(logits)
         res = _Out("out", out, logits.shape, logits.dtype, (logits,))

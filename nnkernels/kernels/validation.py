@@ -88,15 +88,16 @@ def check_out(name: str, out: object, shape: Sequence[int], dtype: np.dtype) -> 
     return out
 
 
-def check_param(param: object) -> np.ndarray:
-    """A parameter updated in place must already be a writeable float ndarray."""
+def check_param(param: object, name: str = "param", ndim: int | None = None) -> np.ndarray:
+    """An array updated in place (a parameter, a velocity) must already be a writeable float
+    ndarray (with ``ndim`` dimensions when given)."""
     if not isinstance(param, np.ndarray):
         raise TypeError(
-            f"param must be a numpy.ndarray (it is updated in place), got {type(param).__name__}"
+            f"{name} must be a numpy.ndarray (it is updated in place), got {type(param).__name__}"
         )
-    as_float_array("param", param)
+    as_float_array(name, param, ndim)
     if not param.flags.writeable:
-        raise ValueError("param is read-only")
+        raise ValueError(f"{name} is read-only")
     return param
 
 
@@ -150,6 +151,14 @@ def check_conv_weights(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> No
     check_dim("x", x.shape[1], "channels", "w", w.shape[1], "channels", x, w)
     if b is not None:
         check_dim("b", b.shape[0], "entries", "w", w.shape[0], "filters", b, w)
+
+
+def check_logits(logits: object) -> np.ndarray:
+    """Logits (N, K) of a classifier: a 2-D float array with at least one class column."""
+    arr = as_float_array("logits", logits, 2)
+    if arr.shape[1] < 1:
+        raise ValueError(f"logits must have at least one column, got shape {arr.shape}")
+    return arr
 
 
 def check_labels(labels: object, n: int, k: int) -> np.ndarray:
@@ -218,14 +227,7 @@ def check_mlp_params(params: object, x: np.ndarray, y: np.ndarray) -> list[np.nd
                          + (f" of length {len(params)}" if isinstance(params, Sequence) else ""))
     checked = []
     for i, (name, p, ndim) in enumerate(zip(MLP_PARAM_NAMES, params, (2, 1, 2, 1), strict=True)):
-        label = f"params[{i}] ({name})"
-        if not isinstance(p, np.ndarray):
-            raise TypeError(f"{label} must be a numpy.ndarray (it is updated in place), "
-                            f"got {type(p).__name__}")
-        as_float_array(label, p, ndim)
-        if not p.flags.writeable:
-            raise ValueError(f"{label} is read-only")
-        checked.append(p)
+        checked.append(check_param(p, f"params[{i}] ({name})", ndim))
     w1, b1, w2, b2 = checked
     common_dtype(x=x, y=y, w1=w1, b1=b1, w2=w2, b2=b2)
     check_dim("x", x.shape[1], "columns", "w1", w1.shape[0], "rows", x, w1)
