@@ -9,13 +9,13 @@ training goes through the kernels of one backend (``nnkernels.kernels.get_backen
 from __future__ import annotations
 
 import inspect
-import math
 import numbers
 from typing import Any
 
 import numpy as np
 
 from ..kernels import Backend, get_backend
+from ..kernels.validation import check_lr, check_positive_int
 
 
 class DivergenceError(FloatingPointError):
@@ -74,24 +74,17 @@ class BaseEstimator:
         return np.random.default_rng(rs)
 
     def _check_lr(self) -> float:
-        """``self.lr`` as a positive finite float."""
-        lr = self.lr
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (
-                math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-        return float(lr)
+        """``self.lr`` as a positive finite float (the kernels' own check)."""
+        return check_lr(self.lr)
 
     def _check_max_iter(self) -> int:
         """``self.max_iter`` as an int >= 1."""
-        m = self.max_iter
-        if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
-            raise ValueError(f"max_iter must be an integer >= 1, got {m!r}")
-        return int(m)
+        return check_positive_int("max_iter", self.max_iter)
 
     def _check_X(self, X: object, fitted: bool = False) -> np.ndarray:
         """X as a C-contiguous float (N, D) array; 1-D X is one feature (N,) -> (N, 1)."""
         arr = np.asarray(X)
-        if arr.dtype.kind not in "fiub" or arr.dtype.kind == "b":
+        if arr.dtype.kind not in "fiu":
             raise TypeError(f"X must be a real numeric array, got dtype {arr.dtype}")
         if arr.ndim == 1:
             arr = arr.reshape(-1, 1)
