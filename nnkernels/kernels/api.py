@@ -33,31 +33,45 @@ def _overlaps(out: np.ndarray, inputs: tuple[np.ndarray | None, ...], elementwis
 
 
 class _Out:
-    """An output as the caller sees it (``final``) and as the kernel writes it (``target``)."""
+    """An output as the caller sees it (``caller``, returned), as a base-class ndarray over the
+    same memory (``final``), and as the kernel writes it (``target``: ``final`` itself, or a
+    C-contiguous scratch copy when ``final`` is not contiguous or overlaps an input).
+
+    ``accumulate``: the kernel adds into the buffer, so a new one starts at zero and a scratch
+    copy starts from the caller's values.
+    """
 
     def __init__(self, name: str, out: np.ndarray | None, shape: tuple[int, ...],
                  dtype: np.dtype, inputs: tuple[np.ndarray | None, ...],
                  elementwise: bool = False, accumulate: bool = False) -> None:
         if out is None:
             self.final = np.zeros(shape, dtype) if accumulate else np.empty(shape, dtype)
-            self.target = self.final
+            self.caller = self.target = self.final
             return
+        self.caller = out
         self.final = v.check_out(name, out, shape, dtype)
-        if out.flags.c_contiguous and not _overlaps(out, inputs, elementwise):
-            self.target = out
+        if self.final.flags.c_contiguous and not _overlaps(self.final, inputs, elementwise):
+            self.target = self.final
         else:
             # The kernel writes a contiguous scratch copy; copied back after the call.
-            self.target = np.array(out, order="C") if accumulate else np.empty(shape, dtype)
+            self.target = (np.array(self.final, order="C") if accumulate
+                           else np.empty(shape, dtype))
 
     def flat(self) -> np.ndarray:
         """The target as a 1-D view (elementwise kernels)."""
         return self.target.reshape(-1)
 
     def done(self) -> np.ndarray:
-        """Copy the scratch buffer into the caller's buffer if one was used; return the result."""
+        """Copy the scratch buffer into the caller's buffer if one was used; return the
+        caller's object."""
         if self.target is not self.final:
             self.final[...] = self.target
-        return self.final
+        return self.caller
+
+
+def _done(*outs: _Out | None) -> tuple[np.ndarray | None, ...]:
+    """Finish several outputs; None stays None."""
+    return tuple(None if o is None else o.done() for o in outs)
 
 
 class Backend:
@@ -104,7 +118,8 @@ class Backend:
                        out: np.ndarray | None) -> np.ndarray:
         x, w, b = self._dense_args(x, w, b)
         res = _Out("out", out, (x.shape[0], w.shape[1]), x.dtype, (x, w, b))
-        kernel(x, w, b, res.target)
+        if res.target.size:  # D = 0 runs: the result is the bias
+            kernel(x, w, b, res.target)
         return res.done()
 
     def linear_forward(self, x: object, w: object, b: object = None, *,
@@ -123,8 +138,9 @@ class Backend:
                         ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         """Gradients of y = x @ w + b: dx = dy @ w.T (N, D), dw = x.T @ dy (D, H), db = dy.sum(0).
 
-        ``dw_out`` / ``db_out``, when given, are accumulated into (the gradient is *added*) and
-        returned; ``dx_out`` is overwritten. ``need_dx=False`` skips dx and returns None for it.
+        Parameter gradients accumulate: ``dw_out`` / ``db_out``, when given, get the gradient
+        *added* (mini-batches, record chunks); ``dx_out`` is overwritten. ``need_dx=False``
+        skips dx and returns None for it.
         """
         x, w, _ = self._dense_args(x, w, None)
         dy = v.as_float_array("dy", dy, 2)
@@ -134,22 +150,34 @@ class Backend:
         dy = v.contiguous(dy)
         (n, d), h = x.shape, w.shape[1]
         inputs = (x, w, dy)
-        dx = _Out("dx_out", dx_out, (n, d), x.dtype, inputs) if need_dx else None
-        if dx is None and dx_out is not None:
-            raise ValueError("dx_out was given but need_dx is False")
+        dx = self._input_grad("dx_out", need_dx, dx_out, (n, d), x.dtype, inputs)
         dw = _Out("dw_out", dw_out, (d, h), x.dtype, inputs, accumulate=True)
         db = _Out("db_out", db_out, (h,), x.dtype, inputs, accumulate=True)
-        self._impl.linear_backward(x, w, dy, None if dx is None else dx.target,
-                                   dw.target, db.target)
-        return (None if dx is None else dx.done()), dw.done(), db.done()
+        if n and h:  # else dx = 0 and nothing accumulates; D = 0 runs (db = column sums)
+            self._impl.linear_backward(x, w, dy, None if dx is None else dx.target,
+                                       dw.target, db.target)
+        elif dx is not None:
+            dx.target[...] = 0
+        return _done(dx, dw, db)  # type: ignore[return-value]
+
+    @staticmethod
+    def _input_grad(name: str, need: bool, out: np.ndarray | None, shape: tuple[int, ...],
+                    dtype: np.dtype, inputs: tuple[np.ndarray | None, ...]) -> _Out | None:
+        """The input gradient's output (overwritten), or None when it is not needed."""
+        if not need:
+            if out is not None:
+                raise ValueError(f"{name} was given but need_dx is False")
+            return None
+        return _Out(name, out, shape, dtype, inputs)
 
     # -- elementwise -----------------------------------------------------------------------
 
     def relu_forward(self, u: object, *, out: np.ndarray | None = None) -> np.ndarray:
         """max(u, 0) elementwise, any shape, as a new array (or into ``out``); u is unchanged."""
-        u = v.as_float_array("u", u)
+        u = v.contiguous(v.as_float_array("u", u))
         res = _Out("out", out, u.shape, u.dtype, (u,), elementwise=True)
-        self._impl.relu_forward(v.contiguous(u).reshape(-1), res.flat())
+        if u.size:
+            self._impl.relu_forward(u.reshape(-1), res.flat())
         return res.done()
 
     def relu_backward(self, da: object, y: object, *, out: np.ndarray | None = None
@@ -159,9 +187,10 @@ class Backend:
         y = v.as_float_array("y", y)
         v.common_dtype(da=da, y=y)
         v.same_shape("da", da, "y", y)
+        da, y = v.contiguous(da), v.contiguous(y)
         res = _Out("out", out, da.shape, da.dtype, (da, y), elementwise=True)
-        self._impl.relu_backward(v.contiguous(da).reshape(-1), v.contiguous(y).reshape(-1),
-                                 res.flat())
+        if da.size:
+            self._impl.relu_backward(da.reshape(-1), y.reshape(-1), res.flat())
         return res.done()
 
     def mse_loss(self, pred: object, target: object, reduction: str = "mean", *,
@@ -175,44 +204,47 @@ class Backend:
         v.common_dtype(pred=pred, target=target)
         v.same_shape("pred", pred, "target", target)
         reduction = v.check_reduction(reduction)
+        pred, target = v.contiguous(pred), v.contiguous(target)
         res = _Out("out", out, pred.shape, pred.dtype, (pred, target), elementwise=True)
-        loss = self._impl.mse_loss(v.contiguous(pred).reshape(-1),
-                                   v.contiguous(target).reshape(-1), reduction, res.flat())
+        loss = 0.0
+        if pred.size:
+            loss = self._impl.mse_loss(pred.reshape(-1), target.reshape(-1), reduction,
+                                       res.flat())
         return float(loss), res.done()
 
     def sgd_update(self, param: np.ndarray, grad: object, lr: float) -> None:
         """param -= lr * grad, in place; returns None."""
-        param = v.check_param(param)
+        p = v.check_param(param)
         grad = v.as_float_array("grad", grad)
-        v.common_dtype(param=param, grad=grad)
-        v.same_shape("param", param, "grad", grad)
+        v.common_dtype(param=p, grad=grad)
+        v.same_shape("param", p, "grad", grad)
         lr = v.check_lr(lr)
-        target = _Out("param", param, param.shape, param.dtype, (grad,), elementwise=True,
-                      accumulate=True)
-        self._impl.sgd_update(target.flat(), v.contiguous(grad).reshape(-1), lr)
+        grad = v.contiguous(grad)
+        target = _Out("param", p, p.shape, p.dtype, (grad,), elementwise=True, accumulate=True)
+        if p.size:
+            self._impl.sgd_update(target.flat(), grad.reshape(-1), lr)
         target.done()
 
     def sgd_momentum_update(self, param: np.ndarray, grad: object, velocity: np.ndarray,
                             lr: float, momentum: float) -> None:
         """velocity = momentum * velocity - lr * grad; param += velocity; both in place."""
-        param = v.check_param(param)
-        velocity = v.check_param(velocity, "velocity")
+        p = v.check_param(param)
+        vel = v.check_param(velocity, "velocity")
         grad = v.as_float_array("grad", grad)
-        v.common_dtype(param=param, grad=grad, velocity=velocity)
-        v.same_shape("param", param, "grad", grad)
-        v.same_shape("param", param, "velocity", velocity)
+        v.common_dtype(param=p, grad=grad, velocity=vel)
+        v.same_shape("param", p, "grad", grad)
+        v.same_shape("param", p, "velocity", vel)
         lr = v.check_lr(lr)
         momentum = v.check_momentum(momentum)
-        if np.may_share_memory(param, velocity):
+        if np.may_share_memory(p, vel):
             raise ValueError("param and velocity must not share memory")
-        p = _Out("param", param, param.shape, param.dtype, (grad,), elementwise=True,
-                 accumulate=True)
-        vel = _Out("velocity", velocity, velocity.shape, velocity.dtype, (grad,),
-                   elementwise=True, accumulate=True)
-        self._impl.sgd_momentum_update(p.flat(), v.contiguous(grad).reshape(-1), vel.flat(),
-                                       lr, momentum)
-        p.done()
-        vel.done()
+        grad = v.contiguous(grad)
+        outs = [_Out(name, a, a.shape, a.dtype, (grad,), elementwise=True, accumulate=True)
+                for name, a in (("param", p), ("velocity", vel))]
+        if p.size:
+            self._impl.sgd_momentum_update(outs[0].flat(), grad.reshape(-1), outs[1].flat(),
+                                           lr, momentum)
+        _done(*outs)
 
     # -- convolution and pooling (NCHW) -----------------------------------------------------
 
@@ -240,24 +272,43 @@ class Backend:
         """
         x, w, b, stride, padding, y_shape = self._conv_args(x, w, b, stride, padding)
         res = _Out("out", out, y_shape, x.dtype, (x, w, b))
-        self._impl.conv2d_forward(x, w, b, stride, padding, res.target)
+        if x.size:
+            self._impl.conv2d_forward(x, w, b, stride, padding, res.target)
+        else:  # an image of no pixels is all padding: the output is the bias
+            res.target[...] = 0 if b is None else b[None, :, None, None]
         return res.done()
 
     def conv2d_backward(self, x: object, w: object, dy: object, stride: object = 1,
-                        padding: object = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                        padding: object = 0, *, need_dx: bool = True,
+                        dx_out: np.ndarray | None = None, dw_out: np.ndarray | None = None,
+                        db_out: np.ndarray | None = None
+                        ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         """Gradients of conv2d_forward given dy (N, F, OH, OW): (dx (N, C, H, W),
-        dw (F, C, KH, KW), db (F,)), as new arrays."""
+        dw (F, C, KH, KW), db (F,)).
+
+        As for every backward: ``dw_out`` / ``db_out`` accumulate (the gradient is added),
+        ``dx_out`` is overwritten, ``need_dx=False`` skips dx (a first layer) and returns None.
+        """
         x, w, _, stride, padding, y_shape = self._conv_args(x, w, None, stride, padding)
         dy = v.as_float_array("dy", dy, 4)
         v.common_dtype(x=x, dy=dy)
         if dy.shape != y_shape:
             raise ValueError(f"dy has shape {dy.shape} but the conv2d output of x {x.shape} and "
                              f"w {w.shape} (stride {stride}, padding {padding}) has {y_shape}")
-        dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], x.dtype)
-        self._impl.conv2d_backward(x, w, v.contiguous(dy), stride, padding, dx, dw, db)
-        return dx, dw, db
+        dy = v.contiguous(dy)
+        inputs = (x, w, dy)
+        dx = self._input_grad("dx_out", need_dx, dx_out, x.shape, x.dtype, inputs)
+        dw = _Out("dw_out", dw_out, w.shape, x.dtype, inputs, accumulate=True)
+        db = _Out("db_out", db_out, (w.shape[0],), x.dtype, inputs, accumulate=True)
+        if x.size:
+            self._impl.conv2d_backward(x, w, dy, stride, padding,
+                                       None if dx is None else dx.target, dw.target, db.target)
+        else:  # no pixels: only the bias sees dy (dx and dw are empty or zero)
+            db.target += dy.sum(axis=(0, 2, 3))
+        return _done(dx, dw, db)  # type: ignore[return-value]
 
-    def maxpool2d_forward(self, x: object, pool: object = 2, stride: object = None
+    def maxpool2d_forward(self, x: object, pool: object = 2, stride: object = None, *,
+                          out: np.ndarray | None = None, argmax_out: np.ndarray | None = None
                           ) -> tuple[np.ndarray, np.ndarray]:
         """Max over pool windows of x (N, C, H, W) -> (y (N, C, OH, OW), argmax).
 
@@ -271,12 +322,15 @@ class Backend:
         pool = v.check_pair("pool", pool, 1)
         stride = pool if stride is None else v.check_pair("stride", stride, 1)
         oh, ow = v.conv_output_size("x", x.shape, "pool", pool, stride, (0, 0))
-        out = np.empty((x.shape[0], x.shape[1], oh, ow), x.dtype)
-        argmax = np.empty(out.shape, np.int64)
-        self._impl.maxpool2d_forward(x, pool, stride, out, argmax)
-        return out, argmax
+        shape = (x.shape[0], x.shape[1], oh, ow)
+        res = _Out("out", out, shape, x.dtype, (x,))
+        arg = _Out("argmax_out", argmax_out, shape, np.dtype(np.int64), (x, res.final))
+        if res.target.size:
+            self._impl.maxpool2d_forward(x, pool, stride, res.target, arg.target)
+        return _done(res, arg)  # type: ignore[return-value]
 
-    def maxpool2d_backward(self, dy: object, argmax: object, x_shape: object) -> np.ndarray:
+    def maxpool2d_backward(self, dy: object, argmax: object, x_shape: object, *,
+                           out: np.ndarray | None = None) -> np.ndarray:
         """dx (x_shape = (N, C, H, W)): dy (N, C, OH, OW) added at the argmax positions of
         :meth:`maxpool2d_forward`, zero elsewhere."""
         dy = v.as_float_array("dy", dy, 4)
@@ -285,17 +339,21 @@ class Backend:
             raise ValueError(f"dy has shape {dy.shape} but x_shape is {x_shape}: "
                              "N and C must agree")
         argmax = v.check_argmax(argmax, dy, x_shape[2] * x_shape[3])
-        dx = np.empty(x_shape, dy.dtype)
-        self._impl.maxpool2d_backward(v.contiguous(dy), argmax, dx)
-        return dx
+        dy = v.contiguous(dy)
+        res = _Out("out", out, x_shape, dy.dtype, (dy, argmax))
+        if dy.size:
+            self._impl.maxpool2d_backward(dy, argmax, res.target)
+        else:
+            res.target[...] = 0
+        return res.done()
 
     def softmax(self, logits: object, *, out: np.ndarray | None = None) -> np.ndarray:
         """Row-wise softmax of logits (N, K) -> class probabilities (N, K); stable for large
         logits (row max subtracted); NaN in a row makes that row NaN."""
-        logits = v.check_logits(logits)
-        logits = v.contiguous(logits)
+        logits = v.contiguous(v.check_logits(logits))
         res = _Out("out", out, logits.shape, logits.dtype, (logits,), elementwise=True)
-        self._impl.softmax(logits, res.target)
+        if logits.size:
+            self._impl.softmax(logits, res.target)
         return res.done()
 
     def softmax_cross_entropy(self, logits: object, labels: object, *,
@@ -309,7 +367,9 @@ class Backend:
         labels = v.check_labels(labels, logits.shape[0], logits.shape[1])
         logits = v.contiguous(logits)
         res = _Out("out", out, logits.shape, logits.dtype, (logits,))
-        loss = self._impl.softmax_cross_entropy(logits, labels, res.target)
+        loss = 0.0
+        if logits.size:
+            loss = self._impl.softmax_cross_entropy(logits, labels, res.target)
         return float(loss), res.done()
 
     # -- training --------------------------------------------------------------------------
@@ -321,8 +381,8 @@ class Backend:
         The model is pred = relu(x @ w1 + b1) @ w2 + b2 with x (N, D), y (N, O) and ``params`` =
         [w1 (D, H), b1 (H,), w2 (H, O), b2 (O,)], updated in place. Each step measures the loss
         0.5 * mean((pred - y)**2) over N * O, then steps along its gradient: p -= lr * dp.
-        Returns the losses (n_iter,) float64 (into ``losses_out`` when given). N = 0 gives loss 0
-        and leaves the parameters unchanged.
+        Returns the losses (n_iter,) float64 (into ``losses_out`` when given). No record or no
+        output (N * O = 0) gives loss 0 and leaves the parameters unchanged.
         """
         x = v.as_float_array("x", x, 2)
         y = v.as_float_array("y", y, 2)
@@ -333,9 +393,11 @@ class Backend:
         outs = [_Out(f"params[{i}]", p, p.shape, p.dtype, (x, y),
                      accumulate=True) for i, p in enumerate(params)]
         losses = _Out("losses_out", losses_out, (n_iter,), np.dtype(np.float64), (x, y, *params))
-        self._impl.mlp_train(x, y, *(o.target for o in outs), lr, losses.target)
-        for o in outs:
-            o.done()
+        if y.size and n_iter:
+            self._impl.mlp_train(x, y, *(o.target for o in outs), lr, losses.target)
+        else:  # the gradient of an empty sum is zero: nothing to learn
+            losses.target[...] = 0
+        _done(*outs)
         return losses.done()
 
 

@@ -1,21 +1,35 @@
-"""The backend protocol: what a backend module must implement.
+"""The backend protocol: what a backend module must implement, and the contract of the kernels.
 
-A backend is a module (``numpy_backend``, ``numba_backend``, ...) with a ``name`` and the
-functions below. They are *raw* kernels: the validation layer (``validation.py``, used by
-``api.Backend``) has already checked every argument, so a kernel may assume
+A backend is a module (``numpy_backend``, ``numba_backend``, ...) with a ``name``, a
+``warmup()`` and the kernels below, one module per kernel family with the same names in every
+backend: ``dense``, ``activations``, ``losses``, ``optim``, ``conv``, ``pool``, ``training``.
+They are *raw* kernels: ``api.Backend`` has already checked every argument (``validation``),
+so a kernel may assume
 
-- all arrays share one dtype, float32 or float64, and are C-contiguous;
+- all float arrays share one dtype, float32 or float64, and are base-class ``np.ndarray``,
+  C-contiguous and writeable (read-only inputs arrive as copies, so that numba compiles one
+  specialisation per dtype; a kernel never writes its inputs all the same);
 - shapes fit: ``x`` (N, D), ``w`` (D, H), ``b`` (H,) or None, ``dy`` (N, H);
 - elementwise kernels get 1-D (raveled) arrays of equal length;
+- the work is not empty: there is at least one output element and, for reductions over
+  records, at least one record (``api`` decides empty calls the same way for every backend:
+  empty results, zero gradients, loss 0.0). Inner dimensions may be 0 (D = 0, H = 0 in
+  ``mlp_train``), which kernels must handle;
 - output buffers are preallocated, of the right shape and dtype, C-contiguous, and share no
   memory with the inputs (except elementwise kernels, where ``out`` may *be* an input);
 - ``lr`` is a positive finite Python float, ``momentum`` a Python float in [0, 1);
 - convolution and pooling arrays are NCHW: x (N, C, H, W), w (F, C, KH, KW), y (N, F, OH, OW);
-  ``stride``, ``padding``, ``pool`` are pairs of ints (rows, cols) for which the output has at
+  ``stride``, ``padding``, ``pool`` are pairs of ints in [0, 2**31) for which the output has at
   least one pixel; ``labels`` and pooling ``argmax`` are int64 arrays with valid values.
 
-Kernels write their results into the given buffers. Adding a backend means writing one module
-that satisfies this protocol and registering it in ``nnkernels.kernels``; nothing else changes.
+One rule for outputs, in every kernel: results are written into the given buffers. A backward
+**overwrites** the gradient of its input (``dx``) and **accumulates into** the gradients of its
+parameters (``dw``, ``db``: ``+=``), so that mini-batches and record chunks add up without
+copies; ``api`` hands a zeroed buffer to a caller who gave none. A ``dx`` of None means "not
+needed": the kernel skips that work.
+
+Adding a backend means writing one module that satisfies this protocol and registering it in
+``nnkernels.kernels``; nothing else changes.
 """
 
 from __future__ import annotations
@@ -67,9 +81,10 @@ class KernelBackend(Protocol):
         w (F, C, KH, KW), plus b (F,)."""
 
     def conv2d_backward(self, x: np.ndarray, w: np.ndarray, dy: np.ndarray,
-                        stride: tuple[int, int], padding: tuple[int, int], dx: np.ndarray,
-                        dw: np.ndarray, db: np.ndarray) -> None:
-        """Overwrite dx (N, C, H, W), dw (F, C, KH, KW), db (F,) with the conv2d gradients."""
+                        stride: tuple[int, int], padding: tuple[int, int],
+                        dx: np.ndarray | None, dw: np.ndarray, db: np.ndarray) -> None:
+        """dx (N, C, H, W) = the input gradient (skipped when None); dw (F, C, KH, KW) and
+        db (F,) += the weight and bias gradients."""
 
     def maxpool2d_forward(self, x: np.ndarray, pool: tuple[int, int], stride: tuple[int, int],
                           out: np.ndarray, argmax: np.ndarray) -> None:
@@ -91,7 +106,7 @@ class KernelBackend(Protocol):
 
         x (N, D), y (N, O), w1 (D, H), b1 (H,), w2 (H, O), b2 (O,) updated in place; losses
         (n_iter,) float64 receives 0.5 * mean((pred - y)**2) over N * O, measured before each
-        step, whose gradient the step follows. N = 0 gives loss 0 and zero gradients.
+        step, whose gradient the step follows (N * O >= 1, n_iter >= 1).
         """
 
     def warmup(self) -> None:

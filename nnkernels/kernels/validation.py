@@ -17,9 +17,31 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 REDUCTIONS = ("mean", "sum")
 
 
+# Integer arguments (stride, padding, pool, n_iter, ...) are at most this: far beyond any
+# useful value, and small enough that no index arithmetic on them overflows int64 in any backend.
+MAX_INT_ARG = 2**31 - 1
+
+
+def _reject_masked(name: str, a: object) -> None:
+    """Masked arrays are refused: every kernel would silently drop the mask."""
+    if isinstance(a, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array; kernels ignore masks, so pass "
+                        f"{name}.filled(value) or the unmasked data explicitly")
+
+
+def as_array(name: str, a: object) -> np.ndarray:
+    """``a`` as a base-class ndarray (subclasses such as np.matrix are viewed as ndarray);
+    masked arrays and values numpy cannot turn into an array raise, naming ``name``."""
+    _reject_masked(name, a)
+    try:
+        return np.asarray(a)
+    except (ValueError, TypeError) as exc:  # e.g. ragged nested lists
+        raise ValueError(f"{name} cannot be converted to an array: {exc}") from None
+
+
 def as_float_array(name: str, a: object, ndim: int | None = None) -> np.ndarray:
     """Return ``a`` as an ndarray of float32/float64 with ``ndim`` dimensions, else raise."""
-    arr = np.asarray(a)
+    arr = as_array(name, a)
     if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{name} must be a float32 or float64 array, got dtype {arr.dtype}"
@@ -75,8 +97,17 @@ def check_reduction(reduction: object) -> str:
     return reduction  # type: ignore[return-value]
 
 
+def base_view(a: np.ndarray) -> np.ndarray:
+    """``a`` itself, or for an ndarray subclass (np.matrix, np.memmap, ...) a base-class view
+    of the same memory: writes through it land in the caller's object, and jitted code never
+    sees the subclass (np.matrix keeps 2 dimensions when flattened)."""
+    return a if type(a) is np.ndarray else a.view(np.ndarray)
+
+
 def check_out(name: str, out: object, shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
-    """Check a caller-supplied output buffer: an ndarray of exactly ``shape`` and ``dtype``."""
+    """Check a caller-supplied output buffer: an ndarray of exactly ``shape`` and ``dtype``;
+    returns it as a base-class ndarray sharing its memory."""
+    _reject_masked(name, out)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     if out.shape != tuple(shape):
@@ -85,12 +116,13 @@ def check_out(name: str, out: object, shape: Sequence[int], dtype: np.dtype) -> 
         raise TypeError(f"{name} has dtype {out.dtype} but the result has dtype {dtype}")
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
-    return out
+    return base_view(out)
 
 
 def check_param(param: object, name: str = "param", ndim: int | None = None) -> np.ndarray:
     """An array updated in place (a parameter, a velocity) must already be a writeable float
-    ndarray (with ``ndim`` dimensions when given)."""
+    ndarray (with ``ndim`` dimensions when given); returned as a base-class view."""
+    _reject_masked(name, param)
     if not isinstance(param, np.ndarray):
         raise TypeError(
             f"{name} must be a numpy.ndarray (it is updated in place), got {type(param).__name__}"
@@ -98,36 +130,42 @@ def check_param(param: object, name: str = "param", ndim: int | None = None) -> 
     as_float_array(name, param, ndim)
     if not param.flags.writeable:
         raise ValueError(f"{name} is read-only")
-    return param
+    return base_view(param)
 
 
-def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
-    """Return ``value`` as an int if it is an integer >= ``minimum``, else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def check_positive_int(name: str, value: object, minimum: int = 1,
+                       maximum: int = MAX_INT_ARG) -> int:
+    """Return ``value`` as an int if it is an integer in [minimum, maximum], else raise."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or not minimum <= value <= maximum):
+        raise ValueError(f"{name} must be an integer >= {minimum} and <= {maximum}, "
+                         f"got {value!r}")
     return int(value)
 
 
 def contiguous(a: np.ndarray | None) -> np.ndarray | None:
-    """C-contiguous view or copy, so that each dtype compiles one numba specialisation only."""
-    return None if a is None else np.ascontiguousarray(a)
+    """The array a kernel reads: C-contiguous and writeable (a view when it already is, else a
+    copy), so that each dtype compiles one numba specialisation only. numba compiles read-only
+    arrays separately; copying them costs one pass over the data but never a compilation after
+    ``warmup()``. Kernels never write their inputs (tested)."""
+    if a is None:
+        return None
+    if a.flags.writeable:
+        return np.ascontiguousarray(a)
+    return np.array(a, order="C")
 
 
 # -- convolution, pooling, classification -------------------------------------------------------
 
 def check_pair(name: str, value: object, minimum: int) -> tuple[int, int]:
-    """Return an int or a pair of ints (rows, cols), each >= ``minimum``, as a pair; else raise."""
+    """Return an int or a pair of ints (rows, cols), each in [minimum, MAX_INT_ARG], as a pair."""
     items = value if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2:
+    if len(items) != 2 or any(isinstance(i, bool) or not isinstance(i, numbers.Integral)
+                              for i in items):
         raise ValueError(f"{name} must be an int or a pair of ints (rows, cols), got {value!r}")
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, numbers.Integral):
-            raise ValueError(f"{name} must be an int or a pair of ints (rows, cols), "
-                             f"got {value!r}")
-        if item < minimum:
-            raise ValueError(f"{name} must be >= {minimum} in each direction, got {value!r}")
+    if not all(minimum <= i <= MAX_INT_ARG for i in items):
+        raise ValueError(f"{name} must be >= {minimum} and <= {MAX_INT_ARG} in each direction, "
+                         f"got {value!r}")
     return int(items[0]), int(items[1])
 
 
@@ -163,7 +201,9 @@ def check_logits(logits: object) -> np.ndarray:
 
 def check_labels(labels: object, n: int, k: int) -> np.ndarray:
     """Class labels: a 1-D integer array of length N with values in [0, K); returned as int64."""
-    arr = np.asarray(labels)
+    arr = as_array("labels", labels)
+    if arr.size == 0 and arr.dtype.kind in "iuf":
+        arr = arr.astype(np.int64)  # an empty list has numpy's default dtype, float64
     if arr.dtype.kind not in "iu":
         raise TypeError(f"labels must be an integer array, got dtype {arr.dtype}")
     if arr.ndim != 1:
@@ -173,7 +213,7 @@ def check_labels(labels: object, n: int, k: int) -> np.ndarray:
     if arr.size and (arr.min() < 0 or arr.max() >= k):
         raise ValueError(f"labels must lie in [0, {k}) (logits has {k} columns), "
                          f"got values in [{arr.min()}, {arr.max()}]")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    return contiguous(arr.astype(np.int64, copy=False))
 
 
 def check_momentum(momentum: object) -> float:
@@ -193,15 +233,15 @@ def check_shape4(name: str, shape: object) -> tuple[int, int, int, int]:
     except TypeError:
         dims = ()
     if len(dims) != 4 or any(isinstance(d, bool) or not isinstance(d, numbers.Integral)
-                             or d < 0 for d in dims):
-        raise ValueError(f"{name} must be a shape (N, C, H, W) of 4 non-negative ints, "
-                         f"got {shape!r}")
+                             or not 0 <= d <= MAX_INT_ARG for d in dims):
+        raise ValueError(f"{name} must be a shape (N, C, H, W) of 4 non-negative ints "
+                         f"<= {MAX_INT_ARG}, got {shape!r}")
     return tuple(int(d) for d in dims)  # type: ignore[return-value]
 
 
 def check_argmax(argmax: object, dy: np.ndarray, plane_size: int) -> np.ndarray:
     """Pooling indices from maxpool2d_forward: int64, shaped like dy, in [0, H*W)."""
-    arr = np.asarray(argmax)
+    arr = as_array("argmax", argmax)
     if arr.dtype != np.int64:
         raise TypeError(f"argmax must be the int64 array returned by maxpool2d_forward, "
                         f"got dtype {arr.dtype}")
@@ -209,7 +249,7 @@ def check_argmax(argmax: object, dy: np.ndarray, plane_size: int) -> np.ndarray:
     if arr.size and (arr.min() < 0 or arr.max() >= plane_size):
         raise ValueError(f"argmax holds indices outside the (H, W) plane of x_shape "
                          f"(range [{arr.min()}, {arr.max()}], plane size {plane_size})")
-    return np.ascontiguousarray(arr)
+    return contiguous(arr)
 
 
 MLP_PARAM_NAMES = ("w1", "b1", "w2", "b2")

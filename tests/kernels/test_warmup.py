@@ -21,7 +21,7 @@ def _signature_counts() -> dict[str, int]:
     from numba.core.registry import CPUDispatcher
 
     counts = {}
-    for name in ("dense", "conv", "training"):
+    for name in ("dense", "elementwise", "rowwise", "conv", "pool", "training"):
         module = importlib.import_module(f"nnkernels.kernels.numba_backend.{name}")
         for attr, f in vars(module).items():
             if isinstance(f, CPUDispatcher):

@@ -1,61 +1,32 @@
-"""The numba backend: jitted CPU kernels, compiled once and cached on disk (``cache=True``)."""
+"""The numba backend: jitted CPU kernels, compiled once and cached on disk.
+
+One module per kernel family, as in the numpy reference (dense, activations, losses, optim,
+conv, pool, training); the loops shared by several kernels live in ``elementwise`` and
+``rowwise``, every tunable in ``config``, the chunking rules in ``chunks``, and the BLAS thread
+control in ``blas``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import conv, dense, training
-from .conv import (
-    conv2d_backward,
-    conv2d_forward,
-    maxpool2d_backward,
-    maxpool2d_forward,
-    sgd_momentum_update,
-    softmax,
-    softmax_cross_entropy,
-)
-from .dense import (
-    linear_backward,
-    linear_forward,
-    linear_relu_forward,
-    mse_loss,
-    relu_backward,
-    relu_forward,
-    sgd_update,
-)
+from . import conv, dense, elementwise, pool, rowwise, training
+from .activations import relu_backward, relu_forward, softmax
+from .conv import conv2d_backward, conv2d_forward
+from .dense import linear_backward, linear_forward, linear_relu_forward
+from .losses import mse_loss, softmax_cross_entropy
+from .optim import sgd_momentum_update, sgd_update
+from .pool import maxpool2d_backward, maxpool2d_forward
 from .training import mlp_train
 
 name = "numba"
 
 
 def warmup() -> None:
-    """Compile (or load from cache) every jitted path for float32 and float64.
-
-    Each path is called directly, below and above its size thresholds, so that no later call,
-    whatever its size, compiles.
-    """
+    """Compile (or load from cache) every jitted driver, serial and parallel, for float32 and
+    float64, so that no later call, whatever its size, compiles."""
     for dtype in (np.float32, np.float64):
-        dense.warmup(dtype)
-        conv.warmup(dtype)
+        for module in (dense, elementwise, rowwise, conv, pool):
+            module.warmup(dtype)
     training.warmup()
 
-
-__all__ = [
-    "name",
-    "warmup",
-    "linear_forward",
-    "linear_relu_forward",
-    "linear_backward",
-    "relu_forward",
-    "relu_backward",
-    "mse_loss",
-    "sgd_update",
-    "sgd_momentum_update",
-    "conv2d_forward",
-    "conv2d_backward",
-    "maxpool2d_forward",
-    "maxpool2d_backward",
-    "softmax",
-    "softmax_cross_entropy",
-    "mlp_train",
-]

@@ -33,10 +33,11 @@ def numba_blas_libraries() -> tuple:
 
 
 @contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Run the body with numba's BLAS limited to one thread, then restore its count."""
+def single_threaded_blas(active: bool = True) -> Iterator[None]:
+    """Run the body with numba's BLAS limited to one thread (when ``active``: the body calls
+    BLAS), then restore its count."""
     saved = []
-    for lib in numba_blas_libraries():
+    for lib in numba_blas_libraries() if active else ():
         n = lib.get_num_threads()
         if n != 1:
             lib.set_num_threads(1)

@@ -4,11 +4,11 @@ pred = relu(x @ w1 + b1) @ w2 + b2 with x (N, D), y (N, O), w1 (D, H), b1 (H,), 
 b2 (O,). One step walks the records once, one at a time: the hidden activations of a record
 live in an (H,) workspace only, so no (N, H) intermediate is ever built. Every loop runs along
 the hidden units (w2 is kept transposed) and vectorises; the seed's shape (D = O = 1, few
-hidden units) has a scalar kernel of its own. The records
-are split into a fixed number of chunks that depends on N only; each chunk accumulates its own
-gradient partial and the partials are summed in chunk order, so the result is bitwise the same
-for any thread count and whether the chunks run in parallel or one after another. The iteration
-loop runs inside the jitted code: one call does many steps.
+hidden units) has a scalar kernel of its own. The records are split into a fixed number of
+chunks that depends on the shape only; each chunk accumulates its own gradient partial and the
+partials are summed in chunk order, so the result is bitwise the same for any thread count and
+whether the chunks run in parallel or one after another. The iteration loop runs inside the
+jitted code: one call does many steps.
 """
 
 from __future__ import annotations
@@ -16,32 +16,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-# Chunks: at least this many records each (so the per-chunk partials stay cheap to reduce) and
-# at most this many chunks (bounds the partials' memory at MAX_CHUNKS * (D + O + 1) * H).
-MIN_CHUNK_RECORDS = 128
-MAX_CHUNKS = 16
-# Below this much work per step (N * H * (D + O) multiply-adds) the chunks run serially: a
-# parallel region costs several microseconds to start, more than the whole step at the seed's
-# size.
-PARALLEL_WORK = 200_000
-# The chunk kernels: WIDE (loops over H that vectorise, any D and O) and SINGLE (D = O = 1 with
-# fewer than WIDE_HIDDEN hidden units: scalar, register-only loops beat short vector loops).
-WIDE_HIDDEN = 32
+from .chunks import bounds, n_chunks, use_parallel
+from .config import CACHE_LINE_ELEMENTS, JIT, JIT_FAST, JIT_PARALLEL, SINGLE_MAX_HIDDEN
+
+# The chunk kernels: SINGLE (D = O = 1 with few hidden units: scalar, register-only loops) and
+# WIDE (loops over H that vectorise, any D and O); see config.SINGLE_MAX_HIDDEN.
 SINGLE, WIDE = 1, 2
-# Per-chunk buffers are padded to multiples of this many elements (64 bytes of float64), so
-# that threads updating their own partials never write to one cache line (false sharing).
-PAD = 16
-# The wide kernel may reorder its sums over H (so they vectorise) and fuse multiply-adds;
-# no flag that changes NaN or inf handling.
-FM = {"reassoc", "contract"}
+PAD = CACHE_LINE_ELEMENTS
 
 
-def n_chunks(n: int) -> int:
-    """Number of record chunks for N records (a function of N only, never of the threads)."""
-    return max(1, min(MAX_CHUNKS, n // MIN_CHUNK_RECORDS))
-
-
-@njit(cache=True, nogil=True)
+@njit(**JIT)
 def _chunk_grad_single(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2, a, s, g):
     """Few hidden units, one input and one output (D = O = 1, the seed's network).
 
@@ -109,7 +93,7 @@ def _chunk_grad_single(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, 
     return sq
 
 
-@njit(cache=True, nogil=True, fastmath=FM)
+@njit(**JIT_FAST)
 def _chunk_grad_wide(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2, a, s, g):
     """Wide layers: add the gradient of records [start, stop) into the partials; return sum(e**2).
 
@@ -179,13 +163,14 @@ def _chunk_grad_wide(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb
                 gr[j] += xv * s[j]
     return sq
 
-@njit(cache=True, nogil=True)
+
+@njit(**JIT)
 def _padded(k: int) -> int:
     """k rounded up, plus one spare line: per-chunk blocks never share a 64-byte cache line."""
     return (k + 2 * PAD - 1) // PAD * PAD
 
 
-@njit(cache=True, nogil=True)
+@njit(**JIT)
 def _chunk_views(part, work, c, d_in, n_hidden, n_out, sp, sw):
     """Chunk c's gradient partials (gw1 (D, H), gw2t (O, H), gb1 (H,), gb2 (O,)) and its
     workspaces (a, s (H,), g (O,)), as views of the padded flat per-chunk buffers."""
@@ -207,7 +192,7 @@ def _chunk_views(part, work, c, d_in, n_hidden, n_out, sp, sw):
     return gw1, gw2t, gb1, gb2, a, s, g
 
 
-@njit(cache=True, nogil=True)
+@njit(**JIT)
 def _reduce_and_step(wa, b1, wb, b2, lr, part, nc, sp):
     """Sum the chunk partials in chunk order and take the SGD step p -= lr * grad."""
     o = 0
@@ -220,7 +205,7 @@ def _reduce_and_step(wa, b1, wb, b2, lr, part, nc, sp):
         o += _padded(target.shape[0])
 
 
-@njit(cache=True, nogil=True)
+@njit(**JIT)
 def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, sp, sw):
     """Chunk c's gradient into its partial (zeroed first) with the kernel of the given kind."""
     d_in, n_hidden = wa.shape
@@ -233,7 +218,7 @@ def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, sp,
     return _chunk_grad_wide(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2, a, s, g)
 
 
-@njit(cache=True, nogil=True)
+@njit(**JIT)
 def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel):
     """len(losses) steps over nc record chunks, serially or in parallel (same results)."""
     n, d_in = x.shape
@@ -251,11 +236,9 @@ def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel):
     total = n * n_out
     for it in range(losses.shape[0]):
         if parallel:
-            _chunks_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, sp, sw)
+            _grads_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, sp, sw)
         else:
-            for c in range(nc):
-                psq[c * PAD] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, c * n // nc,
-                                           (c + 1) * n // nc, part, work, c, sp, sw)
+            _grads_serial(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, sp, sw)
         sq = 0.0
         for c in range(nc):
             sq += psq[c * PAD]
@@ -265,13 +248,18 @@ def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel):
     w2[:] = wb.T
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _chunks_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, sp, sw):
-    """Every chunk's gradient partial, the chunks in parallel (one parallel region)."""
-    n = x.shape[0]
+@njit(**JIT)
+def _grads_serial(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, sp, sw):
+    for c in range(nc):
+        lo, hi = bounds(c, x.shape[0], nc)
+        psq[c * PAD] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, lo, hi, part, work, c, sp, sw)
+
+
+@njit(**JIT_PARALLEL)
+def _grads_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, sp, sw):
     for c in prange(nc):
-        psq[c * PAD] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, c * n // nc,
-                                   (c + 1) * n // nc, part, work, c, sp, sw)
+        lo, hi = bounds(c, x.shape[0], nc)
+        psq[c * PAD] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, lo, hi, part, work, c, sp, sw)
 
 
 def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray,
@@ -285,9 +273,10 @@ def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: 
     inv = dt(1.0 / total) if total else dt(0.0)
     # Small problems run as one serial chunk; the choice depends on the shapes only, never on
     # the thread count, so results stay bitwise the same for any number of threads.
-    parallel = n * n_hidden * (d_in + n_out) >= PARALLEL_WORK and n_chunks(n) > 1
-    nc = n_chunks(n) if parallel else 1
-    kind = SINGLE if d_in == 1 and n_out == 1 and n_hidden < WIDE_HIDDEN else WIDE
+    work = n_hidden * (d_in + n_out)
+    nc = n_chunks(n, work) if use_parallel(n * work) else 1
+    parallel = nc > 1
+    kind = SINGLE if d_in == 1 and n_out == 1 and n_hidden < SINGLE_MAX_HIDDEN else WIDE
     _train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind, parallel)
 
 

@@ -1,4 +1,4 @@
-"""Dense-layer, ReLU, squared-loss and SGD kernels in plain numpy (the reference).
+"""Dense layers (matmul with bias, fused ReLU, the three gradients) in plain numpy (the reference).
 
 Shapes: x (N, D), w (D, H), b (H,) or None, y and dy (N, H). Inputs are validated and
 C-contiguous; results are written into the given buffers (see ``kernels.protocol``).
@@ -30,31 +30,3 @@ def linear_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, dx: np.ndarray
         np.matmul(dy, w.T, out=dx)
     dw += x.T @ dy
     db += dy.sum(axis=0)
-
-
-def relu_forward(u: np.ndarray, out: np.ndarray) -> None:
-    """out = max(u, 0); NaN propagates."""
-    np.maximum(u, 0, out=out)
-
-
-def relu_backward(da: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
-    """out = da where y > 0 else 0 (y may be the pre-activation or the activation)."""
-    # np.where, not da * mask: NaN * 0 would leak NaN where the mask is closed.
-    np.copyto(out, np.where(y > 0, da, da.dtype.type(0)))
-
-
-def mse_loss(pred: np.ndarray, target: np.ndarray, reduction: str, dpred: np.ndarray) -> float:
-    """Return 0.5 * mean (or sum) of (pred - target)**2; dpred = (pred - target) [/ n]."""
-    np.subtract(pred, target, out=dpred)
-    if dpred.size == 0:
-        return 0.0
-    loss = 0.5 * float(np.sum(np.square(dpred, dtype=np.float64)))
-    if reduction == "mean":
-        loss /= dpred.size
-        dpred /= dpred.dtype.type(dpred.size)
-    return loss
-
-
-def sgd_update(param: np.ndarray, grad: np.ndarray, lr: float) -> None:
-    """param -= lr * grad, in place."""
-    param -= param.dtype.type(lr) * grad

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dense import (
-    linear_backward,
-    linear_forward,
-    linear_relu_forward,
-    mse_loss,
-    relu_backward,
-    sgd_update,
-)
+from .activations import relu_backward
+from .dense import linear_backward, linear_forward, linear_relu_forward
+from .losses import mse_loss
+from .optim import sgd_update
 
 
 def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray,

@@ -1,0 +1,65 @@
+"""Every tunable of the numba backend, each with the measurement it came from.
+
+Measured on this project's machine (2 cores, AVX2 FMA, numba 0.68, scipy's OpenBLAS 0.3.30);
+re-run ``python tools/tune.py`` (its ``--help`` lists the sweeps) when versions or machines change.
+Thresholds depend on shapes only, never on the thread count, so that results stay bitwise
+identical for any number of threads.
+"""
+
+from __future__ import annotations
+
+# -- JIT option sets ----------------------------------------------------------------------------
+# Every kernel is cached on disk and releases the GIL (Python threads may call kernels at once).
+JIT = {"cache": True, "nogil": True}
+# Loops that accumulate dot products or sums: without reassociation LLVM cannot vectorise a float
+# reduction (measured 2-5x slower). "reassoc" and "contract" (FMA) only change rounding within
+# the tests' tolerances; the NaN/inf flags ("nnan", "ninf") are never set, so NaN and inf
+# propagate (tested).
+FASTMATH = frozenset({"reassoc", "contract"})
+JIT_FAST = {**JIT, "fastmath": set(FASTMATH)}
+JIT_PARALLEL = {**JIT, "parallel": True}
+JIT_FAST_PARALLEL = {**JIT_FAST, "parallel": True}
+
+# -- parallel regions ---------------------------------------------------------------------------
+# Work (multiply-adds, or elements for elementwise kernels) below which a kernel runs serially:
+# a parallel region costs 5-8 us to start here, about the time of 1e5 fused multiply-adds
+# (tools/tune.py dense: the serial and parallel drivers cross between 5e4 and 2e5).
+PARALLEL_MIN_WORK = 100_000
+# Convolutions run their chunk loop serially below this many multiply-adds
+# (N * F * OH * OW * C * KH * KW): a parallel region whose threads have gone to sleep between
+# calls (a training loop does Python work between kernels) was measured to stall for
+# milliseconds on a busy 2-core machine, while 4e6 multiply-adds take about 0.5 ms on one core.
+CONV_PARALLEL_MIN_MACS = 4_000_000
+
+# -- record chunks of reductions ----------------------------------------------------------------
+# A reduction over N records (dw, db, the loss, conv weight gradients, the fused training step)
+# is split into a fixed number of chunks, each with its own partial, added in chunk order.
+# Most chunks: bounds the partials' memory (MAX_CHUNKS * partial size) and is 8x the cores here.
+MAX_CHUNKS = 16
+# The BLAS path of linear_backward keeps a (D + 1, H) partial per chunk for large D * H: fewer.
+MAX_BLAS_CHUNKS = 4
+# Least work per chunk (multiply-adds): below it, reducing the partials costs more than the
+# chunk saves.
+MIN_CHUNK_WORK = 32_768
+
+# -- dense layers: BLAS or row loops --------------------------------------------------------------
+# Inner dimension D from which BLAS beats the fused row loops, measured single-threaded at
+# N = 10,000, H in {10, 100, 1000}, float32 and float64 (tools/tune.py depth). The backward
+# pass fuses three products per pass over dy, so its loops hold out longer.
+FORWARD_BLAS_MIN_DEPTH = 4
+BACKWARD_BLAS_MIN_DEPTH = 12
+# Output rows per BLAS call: enough for an efficient GEMM, few enough that the block's output
+# (about BLAS_BLOCK_ELEMENTS values, 256 KiB of float64) is still in L2 when the bias and ReLU
+# pass over it (tools/tune.py dense, D = 64: 1.2-1.4x faster than one GEMM over all rows).
+BLAS_BLOCK_ELEMENTS = 32_768
+BLAS_BLOCK_MIN_ROWS = 32
+BLAS_BLOCK_MAX_ROWS = 512
+
+# -- fused training (mlp_train) -----------------------------------------------------------------
+# Fewer hidden units than this with D = O = 1 (the seed's network): the scalar kernel, four
+# records per iteration in registers, beat the vectorised loops along H (2-3x at H = 10).
+SINGLE_MAX_HIDDEN = 32
+# Per-chunk buffers are padded to multiples of this many elements (64 bytes of float64) so that
+# threads updating their own partials never write to one cache line (false sharing measured
+# 1.3x slower at 100,000 x 10).
+CACHE_LINE_ELEMENTS = 16
