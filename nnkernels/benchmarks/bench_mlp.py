@@ -10,11 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from .cases import MlpData
-from .plugin import require_kernel
 
 
 def test_mlp_train(timed: Any, backend: Any, mlp_data: MlpData) -> None:
-    require_kernel(backend, "mlp_train")
     d = mlp_data
     params = d.params()
     steps = d.cell.mlp_steps_per_call()

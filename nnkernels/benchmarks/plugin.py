@@ -179,13 +179,6 @@ def backend(backend_name: str, request: pytest.FixtureRequest) -> Any:
     return get_backend(backend_name)
 
 
-def require_kernel(backend: Any, kernel: str) -> None:
-    """Skip unless the library has ``kernel`` (checked on nnkernels' backend, also for torch)."""
-    lib = get_backend("numpy") if getattr(backend, "name", "") == "torch" else backend
-    if not hasattr(lib, kernel):
-        pytest.skip(f"nnkernels has no {kernel} kernel yet")
-
-
 @pytest.fixture(scope="module")
 def dense_data(dense_cell: DenseCell, request: pytest.FixtureRequest) -> Iterator[DenseData]:
     """The arrays of one dense cell, shared by its kernels and backends, freed afterwards."""

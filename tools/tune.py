@@ -1,0 +1,232 @@
+"""Where the numba backend's tunables come from: side-by-side timings in one process.
+
+    python tools/tune.py kernels [--threads 2] [--depth 1] [--sizes 700x10,100000x1000]
+    python tools/tune.py depth      # row loops vs BLAS, one thread: *_BLAS_MIN_DEPTH
+    python tools/tune.py parallel   # serial vs parallel drivers: PARALLEL_MIN_WORK
+    python tools/tune.py conv       # conv2d numpy / numba / torch at the convolution shapes
+    python tools/tune.py mlp        # mlp_train time per step, numpy vs numba
+    python tools/tune.py all --smoke    # every sweep at tiny sizes (CI: the script works)
+
+Each sweep prints medians (tools/timing.py) and the load; the constants it informs live in
+``nnkernels/kernels/numba_backend/config.py``. For the full comparison use the benchmark suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from timing import load_line, median_time, time_contenders  # noqa: E402
+
+import nnkernels  # noqa: E402
+
+DENSE_KERNELS = ("linear_forward", "linear_relu_forward", "linear_backward", "relu_forward",
+                 "relu_backward", "mse_loss", "sgd_update")
+# (N, C, H, W, F, k, stride, pad): the convolution issue's shapes.
+CONV_SHAPES = [(64, 3, 32, 32, 16, 3, 1, 1), (64, 16, 32, 32, 32, 3, 1, 1),
+               (256, 1, 28, 28, 8, 5, 1, 0)]
+
+
+def _sizes(text: str) -> list[tuple[int, int]]:
+    return [tuple(int(v) for v in s.split("x")) for s in text.split(",")]  # type: ignore[misc]
+
+
+def sweep_kernels(args: argparse.Namespace) -> None:
+    """Per-call medians of the dense and elementwise kernels, numpy vs numba."""
+    rng = np.random.default_rng(0)
+    dtype = np.dtype(args.dtype)
+    print(f"threads={args.threads} D={args.depth} dtype={dtype}, {load_line()}")
+    print(f"{'kernel':<22}{'N':>8}{'H':>6}{'numpy':>12}{'numba':>12}{'speed-up':>10}")
+    for n, h in _sizes(args.sizes):
+        d = args.depth
+        x, w = rng.standard_normal((n, d)).astype(dtype), rng.standard_normal((d, h)).astype(dtype)
+        b = rng.standard_normal(h).astype(dtype)
+        dy, u = (rng.standard_normal((n, h)).astype(dtype) for _ in range(2))
+        calls: dict[str, Callable] = {
+            "linear_forward": lambda be: be.linear_forward(x, w, b),
+            "linear_relu_forward": lambda be: be.linear_relu_forward(x, w, b),
+            "linear_backward": lambda be: be.linear_backward(x, w, dy),
+            "relu_forward": lambda be: be.relu_forward(u),
+            "relu_backward": lambda be: be.relu_backward(dy, u),
+            "mse_loss": lambda be: be.mse_loss(u, dy),
+            "sgd_update": lambda be: be.sgd_update(u, dy, 1e-9),
+        }
+        for kernel in args.kernels.split(","):
+            t = time_contenders({name: (lambda name=name: calls[kernel](nnkernels.get_backend(
+                name))) for name in ("numpy", "numba")}, args.min_time, args.repeats)
+            print(f"{kernel:<22}{n:>8}{h:>6}{t['numpy'] * 1e6:>10.1f}us{t['numba'] * 1e6:>10.1f}us"
+                  f"{t['numpy'] / t['numba']:>9.2f}x", flush=True)
+
+
+def sweep_depth(args: argparse.Namespace) -> None:
+    """Single-threaded times of the numba row loops against its BLAS path, over D and H."""
+    from nnkernels.kernels.numba_backend import dense as nd
+    from nnkernels.kernels.numba_backend.blas import single_threaded_blas
+    from nnkernels.kernels.numba_backend.chunks import n_chunks
+
+    nnkernels.set_num_threads(1)
+    n = args.n
+    rng = np.random.default_rng(0)
+    print(f"N={n}, one thread, {load_line()}; microseconds per call")
+    for dtype in (np.float64, np.float32):
+        for h in args.hidden:
+            for d in args.depths:
+                x = rng.standard_normal((n, d)).astype(dtype)
+                w = rng.standard_normal((d, h)).astype(dtype)
+                b = rng.standard_normal(h).astype(dtype)
+                dy = rng.standard_normal((n, h)).astype(dtype)
+                out, dx = np.empty((n, h), dtype), np.empty((n, d), dtype)
+                dw, db = np.zeros((d, h), dtype), np.zeros(h, dtype)
+                nblocks = -(-n // nd.block_rows(h))
+                part = np.zeros((n_chunks(n, (d + 1) * h), d + 1, h), dtype)
+                t = {}
+                with single_threaded_blas():
+                    for blas in (False, True):
+                        t["forward", blas] = median_time(
+                            lambda blas=blas: nd._forward_serial(x, w, b, out, False, blas,
+                                                                 nblocks),
+                            args.min_time, args.repeats)
+                        t["backward", blas] = median_time(
+                            lambda blas=blas: nd._backward_serial(x, w, dy, dx, dw, db, part,
+                                                                  True, blas),
+                            args.min_time, args.repeats)
+                print(f"{dtype.__name__} H={h:<5} D={d:<3} forward rows "
+                      f"{t['forward', False] * 1e6:9.0f} blas {t['forward', True] * 1e6:9.0f}"
+                      f"   backward rows {t['backward', False] * 1e6:9.0f} "
+                      f"blas {t['backward', True] * 1e6:9.0f}", flush=True)
+
+
+def sweep_parallel(args: argparse.Namespace) -> None:
+    """Serial against parallel drivers over the work size: where a parallel region pays."""
+    from nnkernels.kernels.numba_backend import dense as nd
+    from nnkernels.kernels.numba_backend import elementwise as ew
+
+    print(f"threads={args.threads}, float64, {load_line()}; microseconds per call")
+    rng = np.random.default_rng(0)
+    for work in args.works:
+        u = rng.standard_normal(work)
+        out = np.empty_like(u)
+        nb = ew.n_chunks(work)
+        t = time_contenders({
+            "serial": lambda: ew._map_serial(ew.RELU, u, u, out, out, 0.0, 0.0, nb),
+            "parallel": lambda: ew._map_parallel(ew.RELU, u, u, out, out, 0.0, 0.0, nb),
+        }, args.min_time, args.repeats, settle=0.05)
+        h = 10
+        x, w = rng.standard_normal((work // h, 1)), rng.standard_normal((1, h))
+        y = np.empty((work // h, h))
+        blocks = -(-(work // h) // nd.block_rows(h))
+        t2 = time_contenders({
+            "serial": lambda: nd._forward_serial(x, w, None, y, True, False, blocks),
+            "parallel": lambda: nd._forward_parallel(x, w, None, y, True, False, blocks),
+        }, args.min_time, args.repeats, settle=0.05)
+        print(f"work {work:>9}: relu serial {t['serial'] * 1e6:8.1f} parallel "
+              f"{t['parallel'] * 1e6:8.1f} | linear_relu_forward (H=10) serial "
+              f"{t2['serial'] * 1e6:8.1f} parallel {t2['parallel'] * 1e6:8.1f}", flush=True)
+
+
+def sweep_conv(args: argparse.Namespace) -> None:
+    """conv2d forward and forward+backward: numpy / numba / torch (float32, medians in ms)."""
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        torch = None
+    print(f"float32, threads={args.threads}, {load_line()}, torch "
+          f"{torch.__version__ if torch else 'not installed'}; ms per call")
+    for shape in args.conv_shapes:
+        n, c, h, wd, f, k, s, p = shape
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((n, c, h, wd), dtype=np.float32)
+        w = rng.standard_normal((f, c, k, k), dtype=np.float32)
+        b = rng.standard_normal(f, dtype=np.float32)
+        dy = rng.standard_normal((n, f, (h + 2 * p - k) // s + 1, (wd + 2 * p - k) // s + 1),
+                                 dtype=np.float32)
+        passes: dict[str, dict[str, Callable]] = {"fwd": {}, "fwd+bwd": {}}
+        for name in nnkernels.available_backends():
+            be = nnkernels.get_backend(name)
+            passes["fwd"][name] = lambda be=be: be.conv2d_forward(x, w, b, s, p)
+            passes["fwd+bwd"][name] = lambda be=be: (be.conv2d_forward(x, w, b, s, p),
+                                                     be.conv2d_backward(x, w, dy, s, p))
+        if torch is not None:
+            tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
+            tdy = torch.from_numpy(dy)
+
+            def t_fwd() -> object:
+                with torch.no_grad():
+                    return torch.nn.functional.conv2d(tx, tw, tb, s, p)
+
+            passes["fwd"]["torch"] = t_fwd
+            passes["fwd+bwd"]["torch"] = lambda: torch.autograd.grad(
+                torch.nn.functional.conv2d(tx, tw, tb, s, p), (tx, tw, tb), tdy)
+        for label, funcs in passes.items():
+            t = time_contenders(funcs, args.min_time, args.repeats)
+            cells = "  ".join(f"{name} {v * 1e3:8.2f}" for name, v in t.items())
+            print(f"{str(shape):<30} {label:<8} {cells}  numpy/numba "
+                  f"{t['numpy'] / t['numba']:5.2f}x", flush=True)
+
+
+def sweep_mlp(args: argparse.Namespace) -> None:
+    """mlp_train time per full-batch step (D = O = 1, float64), numpy vs numba fused."""
+    rng = np.random.default_rng(0)
+    print(f"threads={args.threads}, float64, {load_line()}; time per step")
+    for n, h in _sizes(args.mlp_sizes):
+        x = np.linspace(-1.7, 1.7, n).reshape(-1, 1)
+        y = x**3 + 0.1 * rng.standard_normal((n, 1))
+        init = [rng.standard_normal((1, h)), rng.uniform(-1, 1, h),
+                rng.standard_normal((h, 1)) / np.sqrt(h), np.zeros(1)]
+        t = {}
+        for name in ("numpy", "numba"):
+            be = nnkernels.get_backend(name)
+            steps = max(1, min(args.max_steps, int(2e6 / (n * h))))
+            params = [a.copy() for a in init]
+            t[name] = time_contenders({name: lambda be=be, p=params, s=steps: be.mlp_train(
+                x, y, p, 1e-4, s)}, args.min_time, args.repeats)[name] / steps
+        print(f"N={n:>8} H={h:>5}: numpy {t['numpy'] * 1e6:10.1f}us numba "
+              f"{t['numba'] * 1e6:10.1f}us  {t['numpy'] / t['numba']:6.1f}x", flush=True)
+
+
+SWEEPS = {"kernels": sweep_kernels, "depth": sweep_depth, "parallel": sweep_parallel,
+          "conv": sweep_conv, "mlp": sweep_mlp}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the sweep and its options, then run it (``all`` runs every sweep)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("sweep", choices=[*SWEEPS, "all"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dtype", default="float64")
+    ap.add_argument("--depth", type=int, default=1, help="input width D (kernels)")
+    ap.add_argument("--sizes", default="700x10,700x1000,100000x10,100000x1000",
+                    help="NxH cells (kernels)")
+    ap.add_argument("--kernels", default=",".join(DENSE_KERNELS))
+    ap.add_argument("--mlp-sizes", default="700x10,10000x100,10000x1000,100000x10")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--min-time", type=float, default=0.2, help="seconds per median")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny sizes and one short repeat: checks that the sweeps run (CI)")
+    args = ap.parse_args(argv)
+    args.n, args.hidden, args.depths = 10_000, (10, 100, 1000), (2, 4, 8, 12, 16, 24, 32)
+    args.works, args.conv_shapes = (10_000, 50_000, 100_000, 200_000, 1_000_000), CONV_SHAPES
+    args.max_steps = 1000
+    if args.smoke:
+        args.sizes, args.mlp_sizes, args.kernels = "50x3", "50x3", ",".join(DENSE_KERNELS)
+        args.n, args.hidden, args.depths, args.works = 64, (3,), (2, 16), (1_000,)
+        args.conv_shapes = [(2, 1, 6, 6, 2, 3, 1, 1), (2, 2, 7, 7, 2, 3, 2, 0)]
+        args.repeats, args.min_time, args.max_steps = 1, 0.0, 2
+    nnkernels.warmup()
+    nnkernels.set_num_threads(args.threads)
+    for name in SWEEPS if args.sweep == "all" else [args.sweep]:
+        print(f"== {name}: {SWEEPS[name].__doc__.splitlines()[0]}")
+        SWEEPS[name](args)
+        nnkernels.set_num_threads(args.threads)  # depth sets one thread
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
