@@ -133,3 +133,35 @@ def test_numpy_backend_works_without_numba() -> None:
                           env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["numpy", "2.5"]
+
+
+FAMILIES = ("dense", "activations", "losses", "optim", "conv", "pool", "training")
+
+
+def test_backends_are_laid_out_by_kernel_family() -> None:
+    """Every protocol kernel lives in the same family module of every backend."""
+    from nnkernels.kernels.api import _PROTOCOL_FUNCTIONS
+
+    homes = {}
+    for name in nnkernels.available_backends():
+        module = get_backend(name).module
+        for kernel in _PROTOCOL_FUNCTIONS:
+            if kernel == "warmup":
+                continue
+            family = getattr(module, kernel).__module__.rsplit(".", 1)[-1]
+            assert family in FAMILIES, (name, kernel, family)
+            homes.setdefault(kernel, set()).add(family)
+    assert all(len(families) == 1 for families in homes.values()), homes
+
+
+def test_numba_tunables_live_in_config() -> None:
+    """A numeric constant of 100 or more at module level is a threshold or a size: config.py
+    holds them all (op codes and other small enumerations may stay with their code)."""
+    for path in (PACKAGE / "kernels" / "numba_backend").glob("*.py"):
+        if path.name == "config.py":
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign):
+                for const in ast.walk(node.value):
+                    if isinstance(const, ast.Constant) and isinstance(const.value, (int, float)):
+                        assert abs(const.value) < 100, (path.name, ast.unparse(node))
