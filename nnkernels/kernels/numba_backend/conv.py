@@ -41,10 +41,15 @@ def _valid_cols(j, pw, sw, wd, ow):
 
 
 @njit(**JIT)
-def _im2col(x, n, kh, kw, sh, sw, ph, pw, oh, ow, cols):
-    """cols[(c, i, j), (r, s)] = x[n, c, r*sh + i - ph, s*sw + j - pw] (0 outside the image)."""
-    c_in, h, wd = x.shape[1], x.shape[2], x.shape[3]
-    cols[:] = 0
+def _im2col(img, n, kh, kw, sh, sw, ph, pw, oh, ow, cols, scatter):
+    """Any stride. Gather: cols[(c, i, j), (r, s)] = img[n, c, r*sh + i - ph, s*sw + j - pw]
+    (0 outside the image). Scatter (col2im, the adjoint): img[n] = the sum of cols added back
+    to the pixels they were read from."""
+    c_in, h, wd = img.shape[1], img.shape[2], img.shape[3]
+    if scatter:
+        img[n] = 0
+    else:
+        cols[:] = 0
     for c in range(c_in):
         for i in range(kh):
             for j in range(kw):
@@ -52,26 +57,13 @@ def _im2col(x, n, kh, kw, sh, sw, ph, pw, oh, ow, cols):
                 s_lo, s_hi = _valid_cols(j, pw, sw, wd, ow)
                 for r in range(oh):
                     src = r * sh + i - ph
-                    if 0 <= src < h:
-                        for s in range(s_lo, s_hi):
-                            cols[row, r * ow + s] = x[n, c, src, s * sw + j - pw]
-
-
-@njit(**JIT)
-def _col2im(dcols, n, kh, kw, sh, sw, ph, pw, oh, ow, dx):
-    """dx[n] = sum of dcols (C*KH*KW, OH*OW) scattered back to the pixels they were read from."""
-    c_in, h, wd = dx.shape[1], dx.shape[2], dx.shape[3]
-    dx[n] = 0
-    for c in range(c_in):
-        for i in range(kh):
-            for j in range(kw):
-                row = (c * kh + i) * kw + j
-                s_lo, s_hi = _valid_cols(j, pw, sw, wd, ow)
-                for r in range(oh):
-                    dst = r * sh + i - ph
-                    if 0 <= dst < h:
-                        for s in range(s_lo, s_hi):
-                            dx[n, c, dst, s * sw + j - pw] += dcols[row, r * ow + s]
+                    if not 0 <= src < h:
+                        continue
+                    for s in range(s_lo, s_hi):
+                        if scatter:
+                            img[n, c, src, s * sw + j - pw] += cols[row, r * ow + s]
+                        else:
+                            cols[row, r * ow + s] = img[n, c, src, s * sw + j - pw]
 
 
 @njit(**JIT)
@@ -121,7 +113,7 @@ def _forward_chunk(x, wmat, b, sh, sw, ph, pw, kh, kw, out, lo, hi):
         if unit:
             _im2col_s1(x, n, ph, pw, kh, kw, oh, xpad, cols)
         else:
-            _im2col(x, n, kh, kw, sh, sw, ph, pw, oh, ow, cols)
+            _im2col(x, n, kh, kw, sh, sw, ph, pw, oh, ow, cols, False)
         np.dot(wmat, cols, yfull)
         for q in range(f):
             bq = x.dtype.type(0) if b is None else b[q]
@@ -160,13 +152,13 @@ def _backward_chunk(x, wmat, dy, sh, sw, ph, pw, kh, kw, dx, need_dx, dw_part, d
             _im2col_s1(x, n, ph, pw, kh, kw, oh, xpad, cols)
             _zero_wrapped(cols, oh, ow, wp)
         else:
-            _im2col(x, n, kh, kw, sh, sw, ph, pw, oh, ow, cols)
+            _im2col(x, n, kh, kw, sh, sw, ph, pw, oh, ow, cols, False)
         dw_part += np.dot(dyfull, cols.T)
         if not need_dx:
             continue
         np.dot(wmat_t, dyfull, dcols)
         if not unit:
-            _col2im(dcols, n, kh, kw, sh, sw, ph, pw, oh, ow, dx)
+            _im2col(dx, n, kh, kw, sh, sw, ph, pw, oh, ow, dcols, True)
             continue
         _zero_wrapped(dcols, oh, ow, wp)
         dxpad[:] = 0

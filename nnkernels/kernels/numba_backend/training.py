@@ -171,11 +171,11 @@ def _padded(k: int) -> int:
 
 
 @njit(**JIT)
-def _chunk_views(part, work, c, d_in, n_hidden, n_out, sp, sw):
+def _chunk_views(part, work, c, d_in, n_hidden, n_out, plen, wlen):
     """Chunk c's gradient partials (gw1 (D, H), gw2t (O, H), gb1 (H,), gb2 (O,)) and its
     workspaces (a, s (H,), g (O,)), as views of the padded flat per-chunk buffers."""
     dh, oh = d_in * n_hidden, n_out * n_hidden
-    o = c * sp
+    o = c * plen
     gw1 = part[o:o + dh].reshape((d_in, n_hidden))
     o += _padded(dh)
     gw2t = part[o:o + oh].reshape((n_out, n_hidden))
@@ -183,7 +183,7 @@ def _chunk_views(part, work, c, d_in, n_hidden, n_out, sp, sw):
     gb1 = part[o:o + n_hidden]
     o += _padded(n_hidden)
     gb2 = part[o:o + n_out]
-    o = c * sw
+    o = c * wlen
     a = work[o:o + n_hidden]
     o += _padded(n_hidden)
     s = work[o:o + n_hidden]
@@ -193,25 +193,25 @@ def _chunk_views(part, work, c, d_in, n_hidden, n_out, sp, sw):
 
 
 @njit(**JIT)
-def _reduce_and_step(wa, b1, wb, b2, lr, part, nc, sp):
+def _reduce_and_step(wa, b1, wb, b2, lr, part, nc, plen):
     """Sum the chunk partials in chunk order and take the SGD step p -= lr * grad."""
     o = 0
     for target in (wa.reshape(-1), wb.reshape(-1), b1, b2):
         for i in range(target.shape[0]):
             acc = part[o + i]
             for c in range(1, nc):
-                acc += part[c * sp + o + i]
+                acc += part[c * plen + o + i]
             target[i] = target[i] - lr * acc
         o += _padded(target.shape[0])
 
 
 @njit(**JIT)
-def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, sp, sw):
+def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, plen, wlen):
     """Chunk c's gradient into its partial (zeroed first) with the kernel of the given kind."""
     d_in, n_hidden = wa.shape
     n_out = wb.shape[0]
-    part[c * sp:(c + 1) * sp] = 0
-    gw1, gw2t, gb1, gb2, a, s, g = _chunk_views(part, work, c, d_in, n_hidden, n_out, sp, sw)
+    part[c * plen:(c + 1) * plen] = 0
+    gw1, gw2t, gb1, gb2, a, s, g = _chunk_views(part, work, c, d_in, n_hidden, n_out, plen, wlen)
     if kind == SINGLE:
         return _chunk_grad_single(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2,
                                   a, s, g)
@@ -227,39 +227,41 @@ def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel):
     dt = x.dtype
     # Working copies: w1 (D, H) and w2 transposed (O, H), so every loop runs along H.
     wa, wb = w1.copy(), np.ascontiguousarray(w2.T)
-    sp = (_padded(d_in * n_hidden) + _padded(n_out * n_hidden) + _padded(n_hidden)
+    plen = (_padded(d_in * n_hidden) + _padded(n_out * n_hidden) + _padded(n_hidden)
           + _padded(n_out))
-    sw = 2 * _padded(n_hidden) + _padded(n_out)
-    part = np.zeros(nc * sp, dt)
-    work = np.zeros(nc * sw, dt)
+    wlen = 2 * _padded(n_hidden) + _padded(n_out)
+    part = np.zeros(nc * plen, dt)
+    work = np.zeros(nc * wlen, dt)
     psq = np.zeros(nc * PAD)
     total = n * n_out
     for it in range(losses.shape[0]):
         if parallel:
-            _grads_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, sp, sw)
+            _grads_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen)
         else:
-            _grads_serial(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, sp, sw)
+            _grads_serial(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen)
         sq = 0.0
         for c in range(nc):
             sq += psq[c * PAD]
         losses[it] = 0.5 * sq / total if total > 0 else 0.0
-        _reduce_and_step(wa, b1, wb, b2, lr, part, nc, sp)
+        _reduce_and_step(wa, b1, wb, b2, lr, part, nc, plen)
     w1[:] = wa
     w2[:] = wb.T
 
 
 @njit(**JIT)
-def _grads_serial(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, sp, sw):
+def _grads_serial(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen):
     for c in range(nc):
         lo, hi = bounds(c, x.shape[0], nc)
-        psq[c * PAD] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, lo, hi, part, work, c, sp, sw)
+        psq[c * PAD] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, lo, hi, part, work, c,
+                                   plen, wlen)
 
 
 @njit(**JIT_PARALLEL)
-def _grads_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, sp, sw):
+def _grads_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen):
     for c in prange(nc):
         lo, hi = bounds(c, x.shape[0], nc)
-        psq[c * PAD] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, lo, hi, part, work, c, sp, sw)
+        psq[c * PAD] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, lo, hi, part, work, c,
+                                   plen, wlen)
 
 
 def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray,
