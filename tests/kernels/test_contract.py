@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,12 @@ import nnkernels
 from nnkernels.testing import assert_close
 
 ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning"),
+    # numpy's reference meets the inf of the conv test in its GEMM: inf - inf is NaN there too.
+    pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning"),
+]
 
 
 def _rng() -> np.random.Generator:
@@ -139,14 +144,16 @@ def test_huge_conv_integers_raise_naming_the_argument(backend, arg) -> None:
         backend.maxpool2d_forward(x, pool=2**40)
 
 
-def test_empty_mlp_train_is_decided_before_the_backend(backend) -> None:
+def test_empty_mlp_train_is_decided_before_the_backend(backend, monkeypatch) -> None:
     """Was: (2**40, 0) records raised MemoryError on numpy and ran for minutes on numba."""
+    def never(*args: object) -> None:
+        raise AssertionError("the backend ran on empty work")
+
+    monkeypatch.setattr(backend.module, "mlp_train", never)
     n = 2**40
     x, y = np.empty((n, 0)), np.empty((n, 0))
     params = [np.ones((0, 4)), np.ones(4), np.ones((4, 0)), np.ones(0)]
-    t0 = time.perf_counter()
     losses = backend.mlp_train(x, y, params, 0.1, 3)
-    assert time.perf_counter() - t0 < 5  # not a benchmark: the old numba path took minutes
     np.testing.assert_array_equal(losses, np.zeros(3))
     np.testing.assert_array_equal(params[1], np.ones(4))
 
