@@ -18,6 +18,8 @@ settings.register_profile(
 settings.register_profile("ci", parent=settings.get_profile("default"), max_examples=60)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
+# The backends under test: the one list, imported by tests that compare all of them in one test;
+# the others take the ``backend`` fixture.
 BACKENDS = nnkernels.available_backends()
 DTYPES = (np.float32, np.float64)
 
@@ -28,9 +30,10 @@ def _warm() -> None:
     nnkernels.warmup()
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> nnkernels.Backend:
-    """Each available backend in turn."""
+    """Each available backend in turn (session-scoped: backends hold no state, and hypothesis
+    tests may take it)."""
     return nnkernels.get_backend(request.param)
 
 

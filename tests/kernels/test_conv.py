@@ -1,4 +1,6 @@
-"""conv2d forward/backward of every backend against a naive loop version and finite differences."""
+"""conv2d_forward / conv2d_backward of every backend: naive loops and the numpy reference
+(hypothesis over shapes, strides, padding, dtypes), a large batch on the parallel path, finite
+differences, layouts, empty inputs, NaN and validation."""
 
 from __future__ import annotations
 
@@ -7,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnkernels import available_backends, get_backend
 from nnkernels.gradcheck import check_gradient
+from nnkernels.testing import LAYOUTS, assert_close, with_layout
 
-BACKENDS = available_backends()
+from .helpers import assert_same_error, conv_case
+
 DTYPES = (np.float32, np.float64)
-TOL = {np.float32: {"rtol": 2e-4, "atol": 2e-4}, np.float64: {"rtol": 1e-10, "atol": 1e-10}}
 
 
 def naive_conv_forward(x, w, b, stride, padding):
@@ -71,161 +73,131 @@ SHAPES = [
     (1, 2, 3, 3, 2, 5, 7, 2, (1, 2)),       # kernel equal to the padded input
     (2, 2, 5, 5, 1, 1, 1, 2, 2),            # 1x1 kernel reading only padding at the edge
     (0, 2, 5, 5, 3, 3, 3, 1, 1),            # empty batch
+    (2, 3, 0, 5, 4, 1, 3, 1, 1),            # no image rows: the output sees only padding
+    (2, 2, 3, 0, 2, 3, 1, 1, (0, 1)),       # no image columns
 ]
-
-
-def make_case(shape, dtype, seed=0):
-    n, c, h, wd, f, kh, kw, stride, padding = shape
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c, h, wd)).astype(dtype)
-    w = rng.standard_normal((f, c, kh, kw)).astype(dtype)
-    b = rng.standard_normal(f).astype(dtype)
-    return x, w, b, stride, padding
 
 
 def pair(v):
     return v if isinstance(v, tuple) else (v, v)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype", DTYPES)
+# -- agreement with naive loops and the reference ------------------------------------------------
+
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_conv2d_matches_naive_loops(backend, dtype, shape):
-    be = get_backend(backend)
-    x, w, b, stride, padding = make_case(shape, dtype)
-    y = be.conv2d_forward(x, w, b, stride, padding)
+    x, w, b, stride, padding = conv_case(shape, dtype)
+    y = backend.conv2d_forward(x, w, b, stride, padding)
     assert y.dtype == dtype
     ref = naive_conv_forward(x, w, b, pair(stride), pair(padding))
-    np.testing.assert_allclose(y, ref, **TOL[dtype])
-    np.testing.assert_allclose(be.conv2d_forward(x, w, None, stride, padding),
-                               naive_conv_forward(x, w, None, pair(stride), pair(padding)),
-                               **TOL[dtype])
+    assert_close(y, ref, scale=1, dtype=dtype)
+    assert_close(backend.conv2d_forward(x, w, None, stride, padding),
+                 naive_conv_forward(x, w, None, pair(stride), pair(padding)), scale=1,
+                 dtype=dtype)
     dy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
-    dx, dw, db = be.conv2d_backward(x, w, dy, stride, padding)
+    dx, dw, db = backend.conv2d_backward(x, w, dy, stride, padding)
     assert (dx.dtype, dw.dtype, db.dtype) == (dtype, dtype, dtype)
     for got, want in zip((dx, dw, db), naive_conv_backward(x, w, dy, pair(stride),
                                                             pair(padding)), strict=True):
-        np.testing.assert_allclose(got, want, **TOL[dtype])
+        assert_close(got, want, scale=1, dtype=dtype)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(0, 3), c=st.integers(1, 4), h=st.integers(1, 12), wd=st.integers(1, 12),
        f=st.integers(1, 5), kh=st.integers(1, 5), kw=st.integers(1, 5), sh=st.integers(1, 3),
        sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
        dtype=st.sampled_from(DTYPES), bias=st.booleans())
-def test_conv2d_matches_numpy_reference(backend, n, c, h, wd, f, kh, kw, sh, sw, ph, pw, dtype,
-                                        bias):
+def test_conv2d_matches_numpy_reference(backend, reference, n, c, h, wd, f, kh, kw, sh, sw, ph,
+                                        pw, dtype, bias):
     kh, kw = min(kh, h + 2 * ph), min(kw, wd + 2 * pw)
-    x, w, b, _, _ = make_case((n, c, h, wd, f, kh, kw, 1, 0), dtype)
+    x, w, b, _, _ = conv_case((n, c, h, wd, f, kh, kw, 1, 0), dtype)
     b = b if bias else None
-    ref, be = get_backend("numpy"), get_backend(backend)
-    y = be.conv2d_forward(x, w, b, (sh, sw), (ph, pw))
-    np.testing.assert_allclose(y, ref.conv2d_forward(x, w, b, (sh, sw), (ph, pw)), **TOL[dtype])
+    y = backend.conv2d_forward(x, w, b, (sh, sw), (ph, pw))
+    assert_close(y, reference.conv2d_forward(x, w, b, (sh, sw), (ph, pw)), scale=1)
     dy = np.random.default_rng(2).standard_normal(y.shape).astype(dtype)
-    for got, want in zip(be.conv2d_backward(x, w, dy, (sh, sw), (ph, pw)),
-                         ref.conv2d_backward(x, w, dy, (sh, sw), (ph, pw)), strict=True):
-        np.testing.assert_allclose(got, want, **TOL[dtype])
+    for got, want in zip(backend.conv2d_backward(x, w, dy, (sh, sw), (ph, pw)),
+                         reference.conv2d_backward(x, w, dy, (sh, sw), (ph, pw)), strict=True):
+        assert_close(got, want, scale=1)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_conv2d_large_batch_parallel_path_matches_reference(backend):
+def test_conv2d_large_batch_parallel_path_matches_reference(backend, reference):
     # Big enough for the numba backend's chunked parallel path; float32 like the benchmarks.
-    x, w, b, stride, padding = make_case((24, 8, 16, 16, 16, 3, 3, 1, 1), np.float32)
-    ref, be = get_backend("numpy"), get_backend(backend)
-    y = be.conv2d_forward(x, w, b, stride, padding)
-    np.testing.assert_allclose(y, ref.conv2d_forward(x, w, b, stride, padding), rtol=1e-4,
+    x, w, b, stride, padding = conv_case((24, 8, 16, 16, 16, 3, 3, 1, 1), np.float32)
+    y = backend.conv2d_forward(x, w, b, stride, padding)
+    np.testing.assert_allclose(y, reference.conv2d_forward(x, w, b, stride, padding), rtol=1e-4,
                                atol=1e-4)
     dy = np.random.default_rng(3).standard_normal(y.shape).astype(np.float32)
-    for got, want in zip(be.conv2d_backward(x, w, dy, stride, padding),
-                         ref.conv2d_backward(x, w, dy, stride, padding), strict=True):
+    for got, want in zip(backend.conv2d_backward(x, w, dy, stride, padding),
+                         reference.conv2d_backward(x, w, dy, stride, padding), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+# -- gradients (central finite differences, float64) ---------------------------------------------
+
 @pytest.mark.parametrize("shape", [(2, 2, 5, 6, 3, 3, 2, 2, 1), (1, 1, 4, 4, 2, 4, 4, 1, 0)],
                          ids=str)
 def test_conv2d_backward_finite_differences(backend, shape):
-    be = get_backend(backend)
-    x, w, b, stride, padding = make_case(shape, np.float64, seed=5)
-    g = np.random.default_rng(6).standard_normal(be.conv2d_forward(x, w, b, stride,
-                                                                     padding).shape)
+    x, w, b, stride, padding = conv_case(shape, np.float64, seed=5)
+    g = np.random.default_rng(6).standard_normal(backend.conv2d_forward(x, w, b, stride,
+                                                                          padding).shape)
 
     def loss():
-        return float(np.sum(be.conv2d_forward(x, w, b, stride, padding) * g))
+        return float(np.sum(backend.conv2d_forward(x, w, b, stride, padding) * g))
 
-    dx, dw, db = be.conv2d_backward(x, w, g, stride, padding)
+    dx, dw, db = backend.conv2d_backward(x, w, g, stride, padding)
     check_gradient(loss, x, dx)
     check_gradient(loss, w, dw)
     check_gradient(loss, b, db)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_conv2d_noncontiguous_inputs_and_out(backend):
-    be = get_backend(backend)
-    x, w, b, stride, padding = make_case((2, 3, 6, 7, 4, 3, 3, 1, 1), np.float64)
+# -- layouts -------------------------------------------------------------------------------------
+
+def test_conv2d_noncontiguous_inputs(backend):
+    x, w, b, stride, padding = conv_case((2, 3, 6, 7, 4, 3, 3, 1, 1), np.float64)
     x_t = np.ascontiguousarray(x.transpose(3, 2, 1, 0)).transpose(3, 2, 1, 0)  # F-ordered view
     w_s = np.repeat(w, 2, axis=3)[..., ::2]                                     # strided view
     assert not x_t.flags.c_contiguous and not w_s.flags.c_contiguous
     want = naive_conv_forward(x, w, b, (1, 1), (1, 1))
-    np.testing.assert_allclose(be.conv2d_forward(x_t, w_s, b, 1, 1), want, rtol=1e-10)
-    out = np.full((2, 4, 6, 7), np.nan)
-    assert be.conv2d_forward(x, w, b, 1, 1, out=out) is out
-    np.testing.assert_allclose(out, want, rtol=1e-10)
-    with pytest.raises(ValueError, match="out has shape"):
-        be.conv2d_forward(x, w, b, 1, 1, out=np.empty((2, 4, 6, 6)))
-    with pytest.raises(TypeError, match="out has dtype"):
-        be.conv2d_forward(x, w, b, 1, 1, out=np.empty((2, 4, 6, 7), np.float32))
+    assert_close(backend.conv2d_forward(x_t, w_s, b, 1, 1), want, scale=0)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_conv2d_does_not_mutate_inputs(backend):
-    be = get_backend(backend)
-    x, w, b, stride, padding = make_case((3, 2, 6, 6, 3, 3, 3, 1, 1), np.float32)
-    dy = np.ones((3, 3, 6, 6), np.float32)
-    copies = [a.copy() for a in (x, w, b, dy)]
-    be.conv2d_forward(x, w, b, stride, padding)
-    be.conv2d_backward(x, w, dy, stride, padding)
-    for a, c in zip((x, w, b, dy), copies, strict=True):
-        np.testing.assert_array_equal(a, c)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_layouts(backend, reference, layout, dtype):
+    """x, w, b and dy in C order, Fortran order or strided: the results of C-ordered inputs."""
+    x, w, b, stride, padding = conv_case((3, 2, 7, 6, 3, 3, 2, 2, 1), dtype, seed=8)
+    y = reference.conv2d_forward(x, w, b, stride, padding)
+    dy = np.random.default_rng(9).standard_normal(y.shape).astype(dtype)
+    lx, lw, lb, ldy = (with_layout(a, layout) for a in (x, w, b, dy))
+    assert_close(backend.conv2d_forward(lx, lw, lb, stride, padding), y, scale=1)
+    for got, want in zip(backend.conv2d_backward(lx, lw, ldy, stride, padding),
+                         reference.conv2d_backward(x, w, dy, stride, padding), strict=True):
+        assert_close(got, want, scale=1)
 
+
+# -- empty inputs (N = 0, H = 0, W = 0 are in SHAPES) ---------------------------------------------
+
+def test_conv2d_empty_batch_gradients(backend, dtype):
+    x, w, b, stride, padding = conv_case((0, 2, 5, 5, 3, 3, 3, 1, 1), dtype)
+    dx, dw, db = backend.conv2d_backward(x, w, np.zeros((0, 3, 5, 5), dtype), stride, padding)
+    assert dx.shape == (0, 2, 5, 5) and dx.dtype == dtype
+    np.testing.assert_array_equal(dw, np.zeros(w.shape))
+    np.testing.assert_array_equal(db, np.zeros(3))
+
+
+# -- NaN -----------------------------------------------------------------------------------------
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered")
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_conv2d_nan_propagates(backend):
-    be = get_backend(backend)
-    x, w, b, _, _ = make_case((1, 1, 5, 5, 1, 3, 3, 1, 0), np.float64)
+    x, w, b, _, _ = conv_case((1, 1, 5, 5, 1, 3, 3, 1, 0), np.float64)
     x[0, 0, 2, 2] = np.nan
-    y = be.conv2d_forward(x, w, b)
+    y = backend.conv2d_forward(x, w, b)
     assert np.isnan(y).all()        # every 3x3 window of a 5x5 image covers the centre
     x[0, 0, 2, 2] = np.inf
     w[0, 0, 0, 0] = 0.0             # inf * 0 = NaN where the kernel corner meets it
-    assert np.isnan(be.conv2d_forward(x, w, b)[0, 0, 2, 2])
+    assert np.isnan(backend.conv2d_forward(x, w, b)[0, 0, 2, 2])
 
 
-def test_conv2d_numba_bitwise_equal_for_any_thread_count():
-    numba = pytest.importorskip("numba")
-    if "numba" not in BACKENDS:
-        pytest.skip("numba backend unavailable")
-    be = get_backend("numba")
-    # 24*16*256*72 multiply-adds: above the numba backend's parallel threshold.
-    x, w, b, stride, padding = make_case((24, 8, 16, 16, 16, 3, 3, 1, 1), np.float32)
-    dy = np.random.default_rng(4).standard_normal((24, 16, 16, 16)).astype(np.float32)
-    before = numba.get_num_threads()
-    try:
-        results = []
-        for threads in (1, numba.config.NUMBA_NUM_THREADS, 1):
-            numba.set_num_threads(threads)
-            results.append((be.conv2d_forward(x, w, b, stride, padding),
-                            *be.conv2d_backward(x, w, dy, stride, padding)))
-    finally:
-        numba.set_num_threads(before)
-    for other in results[1:]:
-        for a, c in zip(results[0], other, strict=True):
-            np.testing.assert_array_equal(a, c)
-
-
-# -- bad input: the same error from every backend ------------------------------------------------
+# -- validation: the same error from every backend, naming the argument --------------------------
 
 BAD_CONV = [
     (dict(x=np.zeros((2, 3, 5, 5)), w=np.zeros((4, 2, 3, 3))),
@@ -259,27 +231,32 @@ BAD_CONV = [
 ]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("kwargs", "exc", "msg"), BAD_CONV, ids=lambda p: str(p)[:40])
-def test_conv2d_bad_input(backend, kwargs, exc, msg):
-    be = get_backend(backend)
-    with pytest.raises(exc, match=msg):
-        be.conv2d_forward(**kwargs)
+def test_conv2d_bad_input(kwargs, exc, msg):
+    assert_same_error(lambda be: be.conv2d_forward(**kwargs), exc, [msg])
     if "b" in kwargs:
         return  # conv2d_backward takes no bias
     # dy of the right shape: the error must come from x, w, stride or padding.
     dy = np.zeros((2, 4, 3, 3))
-    with pytest.raises(exc, match=msg):
-        be.conv2d_backward(dy=dy, **kwargs)
+    assert_same_error(lambda be: be.conv2d_backward(dy=dy, **kwargs), exc, [msg])
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_conv2d_backward_bad_dy(backend):
-    be = get_backend(backend)
-    x, w = np.zeros((2, 3, 5, 5)), np.zeros((4, 3, 3, 3))
-    with pytest.raises(ValueError, match=r"dy has shape \(2, 4, 5, 5\) but the conv2d output"):
-        be.conv2d_backward(x, w, np.zeros((2, 4, 5, 5)))       # padding 0: output is 3x3
-    with pytest.raises(ValueError, match="dy must be 4-D"):
-        be.conv2d_backward(x, w, np.zeros((2, 4, 9)))
-    with pytest.raises(TypeError, match="x has dtype float64 but dy has dtype float32"):
-        be.conv2d_backward(x, w, np.zeros((2, 4, 3, 3), np.float32))
+X, W, B = np.zeros((2, 3, 5, 5)), np.zeros((4, 3, 3, 3)), np.zeros(4)
+
+BAD_CALLS = [
+    # padding 0: the output is 3x3
+    (lambda be: be.conv2d_backward(X, W, np.zeros((2, 4, 5, 5))), ValueError,
+     ["dy has shape (2, 4, 5, 5) but the conv2d output"]),
+    (lambda be: be.conv2d_backward(X, W, np.zeros((2, 4, 9))), ValueError, ["dy must be 4-D"]),
+    (lambda be: be.conv2d_backward(X, W, np.zeros((2, 4, 3, 3), np.float32)), TypeError,
+     ["x has dtype float64 but dy has dtype float32"]),
+    (lambda be: be.conv2d_forward(X, W, B, 1, 1, out=np.empty((2, 4, 5, 4))), ValueError,
+     ["out has shape"]),
+    (lambda be: be.conv2d_forward(X, W, B, 1, 1, out=np.empty((2, 4, 5, 5), np.float32)),
+     TypeError, ["out has dtype"]),
+]
+
+
+@pytest.mark.parametrize("call,exc,words", BAD_CALLS)
+def test_bad_input_raises_same_error_everywhere(call, exc, words) -> None:
+    assert_same_error(call, exc, words)

@@ -1,4 +1,5 @@
-"""numba's parallel loops give bitwise identical results for 1 and 2 threads and run to run."""
+"""numba's parallel loops give bitwise identical results for any thread count and run to run:
+dense and elementwise kernels, conv2d, mlp_train."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import numpy as np
 import pytest
 
 import nnkernels
+
+from .helpers import conv_case, mlp_problem
 
 pytestmark = pytest.mark.skipif("numba" not in nnkernels.available_backends(),
                                 reason="numba is not installed")
@@ -47,3 +50,42 @@ def test_bitwise_equal_for_any_thread_count(shape, dtype) -> None:
     for a, c, e in zip(one, two, again, strict=True):
         assert a.tobytes() == c.tobytes()
         assert c.tobytes() == e.tobytes()
+
+
+def test_conv2d_numba_bitwise_equal_for_any_thread_count():
+    numba = pytest.importorskip("numba")
+    be = nnkernels.get_backend("numba")
+    # 24*16*256*72 multiply-adds: above the numba backend's parallel threshold.
+    x, w, b, stride, padding = conv_case((24, 8, 16, 16, 16, 3, 3, 1, 1), np.float32)
+    dy = np.random.default_rng(4).standard_normal((24, 16, 16, 16)).astype(np.float32)
+    before = numba.get_num_threads()
+    try:
+        results = []
+        for threads in (1, numba.config.NUMBA_NUM_THREADS, 1):
+            numba.set_num_threads(threads)
+            results.append((be.conv2d_forward(x, w, b, stride, padding),
+                            *be.conv2d_backward(x, w, dy, stride, padding)))
+    finally:
+        numba.set_num_threads(before)
+    for other in results[1:]:
+        for a, c in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("n,h", [(700, 24), (5_000, 24), (30_000, 12), (5_000, 64)])
+def test_mlp_train_bitwise_equal_for_any_thread_count(n, h, dtype) -> None:
+    x, y, params = mlp_problem(n, 2, h, 1, dtype)
+    be = nnkernels.get_backend("numba")
+    before = nnkernels.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2, 2):
+            nnkernels.set_num_threads(threads)
+            p = [a.copy() for a in params]
+            runs.append((be.mlp_train(x, y, p, 0.05, 3), p))
+    finally:
+        nnkernels.set_num_threads(before)
+    for losses, p in runs[1:]:
+        assert losses.tobytes() == runs[0][0].tobytes()
+        for a, b in zip(p, runs[0][1], strict=True):
+            assert a.tobytes() == b.tobytes()

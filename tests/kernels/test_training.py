@@ -1,5 +1,7 @@
-"""mlp_train: the fused numba step against the composed numpy reference, finite differences,
-determinism over thread counts, the in-place contract and every validation error."""
+"""mlp_train of every backend: the fused numba step against the composed numpy reference
+(fixed and hypothesis-drawn shapes, zero dimensions, the parallel path), the gradient of the mean
+loss by finite differences, the in-place contract over layouts, empty inputs, NaN and every
+validation error."""
 
 from __future__ import annotations
 
@@ -10,25 +12,15 @@ from hypothesis import strategies as st
 
 import nnkernels
 from nnkernels.gradcheck import numerical_gradient
+from nnkernels.testing import assert_close
+from tests.conftest import BACKENDS
 
-BACKENDS = nnkernels.available_backends()
-TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
-
-
-def _problem(n: int, d: int, h: int, o: int, dtype, seed: int = 0):
-    """x (n, d), y (n, o) and params [w1, b1, w2, b2] of a small MLP, in ``dtype``."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, d)).astype(dtype)
-    y = rng.standard_normal((n, o)).astype(dtype)
-    params = [(rng.standard_normal((d, h)) / np.sqrt(d)).astype(dtype),
-              rng.uniform(-0.5, 0.5, h).astype(dtype),
-              (rng.standard_normal((h, o)) / np.sqrt(h)).astype(dtype),
-              rng.standard_normal(o).astype(dtype)]
-    return x, y, params
+from .helpers import assert_same_error, mlp_problem
 
 
 def _compare(n, d, h, o, dtype, steps=3, lr=0.05) -> None:
-    x, y, params = _problem(n, d, h, o, dtype)
+    """Every backend's losses and updated parameters equal the numpy reference's."""
+    x, y, params = mlp_problem(n, d, h, o, dtype)
     results = {}
     for name in BACKENDS:
         p = [a.copy() for a in params]
@@ -38,10 +30,12 @@ def _compare(n, d, h, o, dtype, steps=3, lr=0.05) -> None:
         results[name] = (losses, p)
     ref_losses, ref_p = results["numpy"]
     for _name, (losses, p) in results.items():
-        np.testing.assert_allclose(losses, ref_losses, **TOL[dtype])
+        assert_close(losses, ref_losses, kind="train", scale=1, dtype=dtype)
         for a, r in zip(p, ref_p, strict=True):
-            np.testing.assert_allclose(a, r, **TOL[dtype])
+            assert_close(a, r, kind="train", scale=1, dtype=dtype)
 
+
+# -- agreement with the reference (zero dimensions included) --------------------------------------
 
 @pytest.mark.parametrize("shape", [(0, 1, 10, 1), (1, 1, 10, 1), (3, 2, 5, 2), (5, 1, 1, 1),
                                    (700, 1, 10, 1), (257, 4, 33, 3), (3000, 2, 40, 1),
@@ -63,9 +57,10 @@ def test_large_problem_takes_the_parallel_path(h, dtype) -> None:
     _compare(20_000, 1, h, 1, dtype, steps=2)
 
 
-def test_loss_and_gradient_are_those_of_the_mean_loss() -> None:
-    x, y, params = _problem(9, 2, 4, 2, np.float64)
-    be = nnkernels.get_backend("numpy")
+# -- gradients (central finite differences, float64) ---------------------------------------------
+
+def test_loss_and_gradient_are_those_of_the_mean_loss(backend) -> None:
+    x, y, params = mlp_problem(9, 2, 4, 2, np.float64)
     w1, b1, w2, b2 = params
 
     def loss() -> float:
@@ -74,18 +69,18 @@ def test_loss_and_gradient_are_those_of_the_mean_loss() -> None:
 
     grads = [numerical_gradient(loss, p) for p in params]
     expected_loss = loss()
-    for name in BACKENDS:
-        p = [a.copy() for a in params]
-        lr = 1e-3
-        losses = nnkernels.get_backend(name).mlp_train(x, y, p, lr, 1)
-        assert losses[0] == pytest.approx(expected_loss, rel=1e-12)
-        for new, old, g in zip(p, params, grads, strict=True):
-            np.testing.assert_allclose((old - new) / lr, g, rtol=1e-5, atol=1e-7)
-    del be
+    p = [a.copy() for a in params]
+    lr = 1e-3
+    losses = backend.mlp_train(x, y, p, lr, 1)
+    assert losses[0] == pytest.approx(expected_loss, rel=1e-12)
+    for new, old, g in zip(p, params, grads, strict=True):
+        np.testing.assert_allclose((old - new) / lr, g, rtol=1e-5, atol=1e-7)
 
+
+# -- the training loop ---------------------------------------------------------------------------
 
 def test_losses_decrease_and_are_measured_before_each_step(backend) -> None:
-    x, y, params = _problem(200, 1, 8, 1, np.float64)
+    x, y, params = mlp_problem(200, 1, 8, 1, np.float64)
     p = [a.copy() for a in params]
     losses = backend.mlp_train(x, y, p, 0.1, 20)
     assert losses[-1] < losses[0]
@@ -98,17 +93,8 @@ def test_losses_decrease_and_are_measured_before_each_step(backend) -> None:
         assert np.array_equal(a, b)
 
 
-def test_empty_batch_gives_zero_loss_and_unchanged_params(backend, dtype) -> None:
-    x, y, params = _problem(0, 3, 4, 2, dtype)
-    p = [a.copy() for a in params]
-    losses = backend.mlp_train(x, y, p, 0.5, 3)
-    assert np.array_equal(losses, np.zeros(3))
-    for a, b in zip(p, params, strict=True):
-        assert np.array_equal(a, b)
-
-
 def test_calls_split_anywhere_give_the_same_result(backend) -> None:
-    x, y, params = _problem(300, 2, 6, 1, np.float64)
+    x, y, params = mlp_problem(300, 2, 6, 1, np.float64)
     p, q = [a.copy() for a in params], [a.copy() for a in params]
     all_at_once = backend.mlp_train(x, y, p, 0.05, 10)
     split = np.concatenate([backend.mlp_train(x, y, q, 0.05, 3),
@@ -118,28 +104,21 @@ def test_calls_split_anywhere_give_the_same_result(backend) -> None:
         assert a.tobytes() == b.tobytes()
 
 
-@pytest.mark.skipif("numba" not in BACKENDS, reason="numba is not installed")
-@pytest.mark.parametrize("n,h", [(700, 24), (5_000, 24), (30_000, 12), (5_000, 64)])
-def test_numba_bitwise_equal_for_any_thread_count(n, h, dtype) -> None:
-    x, y, params = _problem(n, 2, h, 1, dtype)
-    be = nnkernels.get_backend("numba")
-    before = nnkernels.get_num_threads()
-    runs = []
-    try:
-        for threads in (1, 2, 2):
-            nnkernels.set_num_threads(threads)
-            p = [a.copy() for a in params]
-            runs.append((be.mlp_train(x, y, p, 0.05, 3), p))
-    finally:
-        nnkernels.set_num_threads(before)
-    for losses, p in runs[1:]:
-        assert losses.tobytes() == runs[0][0].tobytes()
-        for a, b in zip(p, runs[0][1], strict=True):
-            assert a.tobytes() == b.tobytes()
+# -- empty inputs (N = 0 and zero D, H, O are in the shapes compared above) -----------------------
 
+def test_empty_batch_gives_zero_loss_and_unchanged_params(backend, dtype) -> None:
+    x, y, params = mlp_problem(0, 3, 4, 2, dtype)
+    p = [a.copy() for a in params]
+    losses = backend.mlp_train(x, y, p, 0.5, 3)
+    assert np.array_equal(losses, np.zeros(3))
+    for a, b in zip(p, params, strict=True):
+        assert np.array_equal(a, b)
+
+
+# -- layouts -------------------------------------------------------------------------------------
 
 def test_non_contiguous_params_and_inputs(backend) -> None:
-    x, y, params = _problem(50, 3, 5, 2, np.float64)
+    x, y, params = mlp_problem(50, 3, 5, 2, np.float64)
     expected = [a.copy() for a in params]
     ref_losses = backend.mlp_train(x, y, expected, 0.1, 2)
     # Transposed / strided views of the same values, updated in place through the views.
@@ -159,23 +138,20 @@ def test_non_contiguous_params_and_inputs(backend) -> None:
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
 
 
-def test_inputs_are_not_modified(backend) -> None:
-    x, y, params = _problem(20, 2, 3, 1, np.float64)
-    x0, y0 = x.copy(), y.copy()
-    backend.mlp_train(x, y, params, 0.1, 2)
-    assert np.array_equal(x, x0) and np.array_equal(y, y0)
-
+# -- NaN -----------------------------------------------------------------------------------------
 
 def test_nan_propagates(backend) -> None:
-    x, y, params = _problem(20, 1, 3, 1, np.float64)
+    x, y, params = mlp_problem(20, 1, 3, 1, np.float64)
     y[3, 0] = np.nan
     losses = backend.mlp_train(x, y, params, 0.1, 2)
     assert np.isnan(losses).all()
     assert np.isnan(params[3]).all()
 
 
+# -- validation: the same error from every backend, before any work ------------------------------
+
 def _bad_calls(dtype=np.float64):
-    x, y, p = _problem(4, 2, 3, 1, dtype)
+    x, y, p = mlp_problem(4, 2, 3, 1, dtype)
     w1, b1, w2, b2 = p
     ro = w1.copy()
     ro.flags.writeable = False
@@ -203,19 +179,31 @@ def _bad_calls(dtype=np.float64):
 
 
 @pytest.mark.parametrize("case", range(len(_bad_calls())))
-def test_bad_arguments_raise_before_any_work(backend, case) -> None:
-    args, exc, match = _bad_calls()[case]
-    before = [a.copy() if isinstance(a, np.ndarray) else a for a in args[2]]
-    with pytest.raises(exc, match=match):
-        backend.mlp_train(*args)
-    for a, b in zip(args[2], before, strict=True):
-        if isinstance(a, np.ndarray):
-            assert np.array_equal(a, b)
+def test_bad_arguments_raise_before_any_work(case) -> None:
+    messages = set()
+    for name in BACKENDS:
+        args, exc, match = _bad_calls()[case]
+        before = [a.copy() if isinstance(a, np.ndarray) else a for a in args[2]]
+        with pytest.raises(exc, match=match) as info:
+            nnkernels.get_backend(name).mlp_train(*args)
+        messages.add(str(info.value))
+        for a, b in zip(args[2], before, strict=True):
+            if isinstance(a, np.ndarray):
+                assert np.array_equal(a, b)
+    assert len(messages) == 1, messages
 
 
-def test_bad_losses_out(backend) -> None:
-    x, y, p = _problem(4, 2, 3, 1, np.float64)
-    with pytest.raises(ValueError, match="losses_out has shape"):
-        backend.mlp_train(x, y, p, 0.1, 2, losses_out=np.zeros(3))
-    with pytest.raises(TypeError, match="losses_out has dtype"):
-        backend.mlp_train(x, y, p, 0.1, 2, losses_out=np.zeros(2, np.float32))
+X, Y, P = mlp_problem(4, 2, 3, 1, np.float64)
+
+BAD_CALLS = [
+    (lambda be: be.mlp_train(X, Y, [a.copy() for a in P], 0.1, 2, losses_out=np.zeros(3)),
+     ValueError, ["losses_out has shape"]),
+    (lambda be: be.mlp_train(X, Y, [a.copy() for a in P], 0.1, 2,
+                             losses_out=np.zeros(2, np.float32)),
+     TypeError, ["losses_out has dtype"]),
+]
+
+
+@pytest.mark.parametrize("call,exc,words", BAD_CALLS)
+def test_bad_input_raises_same_error_everywhere(call, exc, words) -> None:
+    assert_same_error(call, exc, words)
