@@ -12,7 +12,9 @@ interval for r:
   error is estimated as 1.2533 * sigma / sqrt(rounds) with the robust sigma = IQR / 1.349 (the
   standard deviation when there is no IQR); the log-ratio's error is the root sum of squares of
   the two relative errors, and the interval is r * exp(+-t * error), t being Student's 97.5%
-  quantile for the smaller round count minus one (4.3 for 3 rounds, 1.96 for many).
+  quantile for the smaller round count minus one (4.3 for 3 rounds, 1.96 for many);
+- **none** when a run stored no spread (or one round): the interval is the ratio itself, and
+  the threshold alone absorbs the noise.
 
 A row's verdict is *slower* when the whole interval lies above 1, *faster* when it lies below
 1, else *within noise*. It is a **regression** when even the interval's fast end is slower than
@@ -48,6 +50,8 @@ from .report import (
 )
 
 DEFAULT_FAIL_SLOWER = 50.0
+# A run whose 1-minute load average was at least this share of its cores ran on a busy machine.
+BUSY_LOAD_SHARE = 0.5
 MIN_BOOTSTRAP_ROUNDS = 5
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_MAX_ROUNDS = 5000  # rounds beyond this are subsampled (memory of the resampling)
@@ -70,7 +74,7 @@ class Row:
     ratio: float
     lo: float  # 95% interval of the ratio
     hi: float
-    method: str  # "bootstrap", "IQR" or "none" (too few rounds to tell)
+    method: str  # "bootstrap", "IQR" or "none" (no spread stored: lo = hi = ratio)
     verdict: str  # "slower", "faster" or "within noise"
     regression: bool
     improvement: bool
@@ -146,7 +150,8 @@ def ratio_interval(base: Result, new: Result, seed: int = 0) -> tuple[float, flo
         return min(float(lo), ratio), max(float(hi), ratio), "bootstrap"
     eb, en = _rel_error(base), _rel_error(new)
     if eb is None or en is None:
-        return 0.0, math.inf, "none"
+        # No spread stored (or a single round): the threshold alone has to absorb the noise.
+        return ratio, ratio, "none"
     t = _t975(min(base.rounds, new.rounds) - 1)
     half = t * math.hypot(eb, en)
     return ratio * math.exp(-half), ratio * math.exp(half), "IQR"
@@ -190,10 +195,10 @@ def compare_runs(base: Run, new: Run, fail_slower: float = DEFAULT_FAIL_SLOWER,
 # -- output --------------------------------------------------------------------------------
 
 
-def format_interval(lo: float, hi: float) -> str:
+def format_interval(lo: float, hi: float, method: str = "IQR") -> str:
     """The 95% interval of a ratio in the report's wording: ``'1.05x faster to 1.40x slower'``."""
-    if hi == math.inf:
-        return "unknown (too few rounds)"
+    if method == "none":
+        return "no spread stored"
     return f"{format_change(lo)} to {format_change(hi)}"
 
 
@@ -207,7 +212,7 @@ def summary_lines(c: Comparison) -> list[str]:
         lines.append(f"REGRESSION: {len(c.regressions)} of {n} rows slower than the "
                      f"{c.fail_slower:g}% threshold beyond noise:")
         lines += [f"  {r.where}: {format_time(r.base.median)} -> {format_time(r.new.median)}, "
-                  f"{format_change(r.ratio)} (95%: {format_interval(r.lo, r.hi)})"
+                  f"{format_change(r.ratio)} (95%: {format_interval(r.lo, r.hi, r.method)})"
                   for r in c.regressions]
     else:
         lines.append(f"no regression: none of {n} rows is slower than the {c.fail_slower:g}% "
@@ -229,6 +234,13 @@ def summary_lines(c: Comparison) -> list[str]:
 def _setting_notes(c: Comparison) -> list[str]:
     """Warnings when the two runs were not measured alike (threads, quick, CPU)."""
     notes = []
+    for run, which in ((c.base, "base"), (c.new, "new")):
+        load, cores = run.nk().get("load_avg"), run.nk().get("cpu_count")
+        if (isinstance(load, list) and load and isinstance(load[0], (int, float))
+                and isinstance(cores, int) and cores > 0 and load[0] >= BUSY_LOAD_SHARE * cores):
+            notes.append(f"The {which} run was measured on a busy machine (load average "
+                         f"{load[0]:.2f} on {cores} cores): other work slows whole runs, "
+                         "beyond any interval from the rounds; rerun when the machine is idle.")
     for key, what in (("threads", "thread counts"), ("quick", "--quick settings"),
                       ("cpu_count", "CPU counts")):
         a, b = c.base.nk().get(key), c.new.nk().get(key)
@@ -279,8 +291,8 @@ def render_markdown(c: Comparison, plots: Sequence[Path] = (), plot_dir: Path | 
 def _row(r: Row) -> list[str]:
     verdict = "**regression**" if r.regression else r.verdict
     return [r.kernel, r.case, cell_text(r.case, r.cell), r.backend, format_time(r.base.median),
-            format_time(r.new.median), format_change(r.ratio), format_interval(r.lo, r.hi),
-            verdict]
+            format_time(r.new.median), format_change(r.ratio),
+            format_interval(r.lo, r.hi, r.method), verdict]
 
 
 def plot_overlay(c: Comparison, kernel: str, path: Path) -> Path | None:

@@ -430,7 +430,13 @@ def _rate(value: float | None, peak: float | None) -> str:
     """``'12.3 (4.1%)'``: a rate and its share of the peak; ``'-'`` when there is no rate."""
     if value is None:
         return "-"
-    return f"{value:.3g}" + (f" ({100 * value / peak:.2g}%)" if peak else "")
+    return f"{value:.3g}" + (f" ({_percent(value / peak)})" if peak else "")
+
+
+def _percent(share: float) -> str:
+    """``'8.4%'``, ``'120%'``: two significant digits, never in exponent form."""
+    pct = 100 * share
+    return f"{pct:.2g}%" if pct < 10 else f"{pct:.0f}%"
 
 
 def roofline_table(run: Run, kernel: str, case: str) -> list[str]:
@@ -594,7 +600,7 @@ def render_markdown(runs: Sequence[Run], plots: dict[tuple[str, str], list[Path]
             gf, gb = throughput(r)
             rows.append([r.kernel, r.case, " ".join(str(v) for v in r.cell), format_time(r.median),
                          "-" if gf is None else f"{gf:.3g}", "-" if gb is None else f"{gb:.3g}",
-                         f"{100 * f:.2g}%"])
+                         _percent(f)])
         lines += _table(["kernel", "case", "cell", "median", "GFLOP/s", "GB/s",
                          "of attainable"], rows, right_from=3)
     for kernel in kernels(runs):
