@@ -781,9 +781,9 @@ def plot_speedup_heatmap(run: Run, kernel: str, case: str, path: Path, other: st
     cbar = fig.colorbar(im, ax=list(axes), shrink=0.9)
     ticks = list(range(-int(lim), int(lim) + 1, max(1, int(lim) // 3)))
     cbar.set_ticks(ticks, labels=[_x_label(t) for t in ticks])
-    cbar.set_label(f"numba's speed-up over {other} (above 1x: numba faster)", fontsize=8)
-    fig.suptitle(f"{kernel} ({case}) [{run.label}]: numba vs {other}, per {_per(kernel)}",
-                 fontsize=10)
+    cbar.set_label(f"numba's speed-up over {other}", fontsize=8)
+    fig.suptitle(f"{kernel} ({case}) [{run.label}]: numba vs {other}, per {_per(kernel)} "
+                 "(above 1x: numba faster)", fontsize=10)
     fig.savefig(path, dpi=90)
     return path
 

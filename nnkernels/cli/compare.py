@@ -24,8 +24,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("new", metavar="NEW.json", help="the run to judge")
     p.add_argument("--fail-slower", type=float, default=DEFAULT_FAIL_SLOWER, metavar="PCT",
                    help="fail (exit 1) when a cell is more than PCT%% slower, beyond noise "
-                   f"(default {DEFAULT_FAIL_SLOWER:g}: runs of unchanged code on a busy "
-                   "machine drift by tens of %%)")
+                   f"(default {DEFAULT_FAIL_SLOWER:g}, i.e. 2x: runs of unchanged code on a "
+                   "shared machine drift by up to 1.5x)")
     p.add_argument("--fail-faster", type=float, default=None, metavar="PCT",
                    help="also fail when a cell is more than PCT%% faster beyond noise "
                    "(a baseline to update; off by default)")

@@ -105,7 +105,7 @@ def test_warm_up_prints_the_notice_only_when_cold(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(_common, "numba_cache_is_cold", lambda: True)
     _common.warm_up(kernels)
     assert capsys.readouterr().out == (
-        "compiling kernels for this machine, once: about 11 s (mlp_train, sgd_update)\n")
+        "compiling kernels for this machine, once: about 22 s (mlp_train, sgd_update)\n")
     _common.warm_up(kernels, quiet=True)
     monkeypatch.setattr(_common, "numba_cache_is_cold", lambda: False)
     _common.warm_up(kernels)

@@ -70,11 +70,11 @@ def test_one_slowed_kernel_is_flagged_alone(tmp_path: Path,
     new = dict(BASE)
     for n, h in CELLS:
         new[("relu_forward", "numba", n, h)] *= 3.0
-    new[("mlp_train", "numba", 700, 10)] *= 1.3  # slower, but within the 50% threshold
+    new[("mlp_train", "numba", 700, 10)] *= 1.3  # slower, but within the 100% threshold
     a, b = _files(tmp_path, _run(BASE), _run(new))
     assert main(["compare", a, b, "--out", str(tmp_path / "out"), "--no-plots"]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "REGRESSION: 4 of 16 rows slower than the 50% threshold beyond noise:"
+    assert out[0] == "REGRESSION: 4 of 16 rows slower than the 100% threshold beyond noise:"
     flagged = [ln for ln in out if ln.startswith("  ")]
     assert len(flagged) == 4 and all("relu_forward" in ln and "[numba]" in ln for ln in flagged)
     assert "3.00x slower" in flagged[0]
