@@ -115,15 +115,17 @@ def test_tables_and_speedups(tmp_path: Path) -> None:
     assert _row(md, "| N | H |") == ["N", "H", "dtype", "numpy", "numba", "torch",
                                       "numba vs numpy", "numba vs torch"]
     # numpy 20 us / numba 5 us = 4x; torch 10 us / numba 5 us = 2x
-    assert _row(md, "| 700 | 10 | float64 |")[3:] == ["20 µs", "5 µs", "10 µs", "4x", "2x"]
-    assert _row(md, "| 100000 | 1000 | float32 |")[3:] == ["2 ms", "4 ms", "-", "0.5x", "-"]
+    assert _row(md, "| 700 | 10 | float64 |")[3:] == ["20 µs", "5 µs", "10 µs", "4.00x faster",
+                                                         "2.00x faster"]
+    assert _row(md, "| 100000 | 1000 | float32 |")[3:] == ["2 ms", "4 ms", "-", "2.00x slower",
+                                                              "-"]
     assert _row(md, "| 10000 | 256 | float64 |")[3:5] == ["1 ms", "250 µs"]
     # mlp_train: 71 us per call of 10 steps -> 7.1 us per step; 100 us -> 10x
     mlp = md[md.index("## mlp_train"):]
-    assert _row(mlp, "| 700 | 10 | float64 |")[3:] == ["71 µs", "7.1 µs", "10x"]
+    assert _row(mlp, "| 700 | 10 | float64 |")[3:] == ["71 µs", "7.1 µs", "10.0x faster"]
     conv = md[md.index("## conv2d_forward"):]
     assert _row(conv, "| N64-C3") == ["N64-C3-32x32-F16-k3-s1-p1", "float32", "30 ms", "10 ms",
-                                      "3x"]
+                                      "3.00x faster"]
     # the first-call table, the versions and the cells where numba is not faster
     assert _row(md, "| linear_forward[float64] |")[1:] == ["2.5 s", "300 ms", "20 µs"]
     assert _row(md, "| whole process |")[1:3] == ["4 s", "1 s"]
@@ -133,7 +135,7 @@ def test_tables_and_speedups(tmp_path: Path) -> None:
     assert _row(md, "| memory budget")[1] == "4.0"
     slow = md[md.index("## Cells where numba is not faster"):]
     assert _row(slow, "| linear_forward |") == ["linear_forward", "seed", "100000 1000 float32",
-                                                "2 ms", "4 ms", "0.5x"]
+                                                "2 ms", "4 ms", "2.00x slower"]
     assert slow.count("| linear_forward |") == 1
     assert "1 benchmarks without nnkernels parameters were ignored" in md
 
@@ -159,13 +161,14 @@ def test_several_runs_side_by_side(tmp_path: Path) -> None:
     md = report.make_report([a, b], tmp_path / "out").read_text()
     header = _row(md, "| N | H |")
     assert header[:9] == ["N", "H", "dtype", "numpy [before]", "numpy [after]",
-                          "numpy after/before", "numba [before]", "numba [after]",
-                          "numba after/before"]
+                          "numpy change", "numba [before]", "numba [after]",
+                          "numba change"]
     row = dict(zip(header, _row(md, "| 700 | 10 | float64 |"), strict=True))
     assert row["numba [before]"] == "5 µs" and row["numba [after]"] == "2.5 µs"
-    assert row["numba after/before"] == "0.5x" and row["numpy after/before"] == "1x"
-    assert row["numba vs numpy [before]"] == "4x" and row["numba vs numpy [after]"] == "8x"
-    assert row["numba vs torch [after]"] == "4x"
+    assert row["numba change"] == "2.00x faster" and row["numpy change"] == "same (1.00x)"
+    assert row["numba vs numpy [before]"] == "4.00x faster"
+    assert row["numba vs numpy [after]"] == "8.00x faster"
+    assert row["numba vs torch [after]"] == "4.00x faster"
     assert "before-time.png" in md and "after-time.png" in md
     assert "**before**:" in md and "**after**:" in md
 

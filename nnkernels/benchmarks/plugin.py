@@ -6,12 +6,14 @@ Loaded by ``conftest.py`` (here and in the repository's ``benchmarks/`` wrapper)
 - ``--bench-threads N`` (default 2): threads of numba, of every BLAS pool and of PyTorch;
 - ``--bench-mem-gib G`` (default 4): cells whose arrays exceed G GiB are skipped (see ``cases``);
 - ``--bench-backends numpy,numba,torch``: the rows to run (torch skips itself when not installed);
-- ``--bench-keep-data``: keep every round's timing in the JSON (dropped by default).
+- ``--bench-keep-data``: keep every round's timing in the JSON (dropped by default);
+- ``--bench-no-machine``: do not measure the machine's peaks (``nnkernels.machine``) at the end.
 
 Every benchmark stores its parameters in ``extra_info`` (kernel, backend, case, N, H, D_in,
 D_out, dtype, threads, ops_per_call), and the JSON's ``machine_info["nnkernels"]`` holds the
-thread count, the memory budget and ``nnkernels.runtime_info()``, so that reports never parse
-test names.
+thread count, the memory budget, ``nnkernels.runtime_info()`` and, under ``"machine"``, the
+machine's peak FMA throughput and triad bandwidth measured after the timings (the roofline of
+``nnkernels report``), so that reports never parse test names.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--bench-keep-data", action="store_true", default=False,
                 help="keep every round's timing in the JSON (by default only the statistics: "
                 "the full suite's raw timings run to hundreds of MB)")
+    g.addoption("--bench-no-machine", action="store_true", default=False,
+                help="skip the machine-peak probes (peak GFLOP/s, triad GB/s) after the timings")
 
 
 def _backends(config: pytest.Config) -> list[str]:
@@ -127,7 +131,18 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "runtime": nnkernels.runtime_info(),
         "torch": config.stash.get(_TORCH_INFO, None),
+        "machine": _machine_peak(config),
     }
+
+
+def _machine_peak(config: pytest.Config) -> dict[str, Any] | None:
+    """The machine's peaks (a few seconds, after every timing), or None when not measured."""
+    if (config.getoption("bench_no_machine") or config.getoption("benchmark_disable", False)
+            or "numba" not in available_backends()):
+        return None
+    from nnkernels import machine
+
+    return machine.measure(quick=config.getoption("quick"))
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list,

@@ -1,8 +1,10 @@
 """``nnkernels bench``: run the benchmark suite (pytest-benchmark), then write the report.
 
-The suite ships inside the package (``nnkernels/benchmarks``), so this works on an install;
-it needs the test extras (pytest, pytest-benchmark) and uses PyTorch as a comparator row where
-it is installed.
+Runs the shipped benchmark suite with pytest-benchmark, writes its JSON results to --out and
+the report beside them. Needs the test extras (pip install 'nnkernels[test]'); PyTorch, where
+installed, is timed as a comparator row. Options this command does not know (and everything
+after "--") go to pytest unchanged, e.g. --benchmark-compare-fail=median:10% or
+--bench-keep-data (keep every round, for bootstrap intervals in 'nnkernels compare').
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ DEFAULT_OUT = "nnkernels-out/bench"
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     """Register the sub-command."""
-    p = sub.add_parser(name, help="run the benchmark suite, then write the report",
-                       description=__doc__.split("\n\n")[1].replace("\n", " "))
+    p = sub.add_parser(name, help="time the kernels (pytest-benchmark), then write the report",
+                       description=__doc__.split("\n\n")[1].replace("\n", " "),
+                       epilog="example: nnkernels bench --quick -k mlp_train -- "
+                       "--bench-keep-data")
     p.add_argument("--quick", action="store_true",
                    help="a small subset with short timing budgets (under two minutes)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
@@ -33,7 +37,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    help="comma-separated rows: numpy,numba,torch (default all)")
     p.add_argument("-k", dest="keyword", default=None, metavar="EXPR",
                    help="run only the benchmarks matching this pytest -k expression")
-    p.set_defaults(run=run)
+    p.add_argument("--quiet", action="store_true",
+                   help="pytest's quiet output, no report summary (errors still show)")
+    p.set_defaults(run=run, passthrough=[])
 
 
 def pytest_command(args: argparse.Namespace, json_path: Path) -> list[str]:
@@ -52,7 +58,9 @@ def pytest_command(args: argparse.Namespace, json_path: Path) -> list[str]:
         cmd += ["--bench-backends", args.backends]
     if args.keyword:
         cmd += ["-k", args.keyword]
-    return cmd
+    if getattr(args, "quiet", False):
+        cmd += ["-q", "--benchmark-quiet"]  # pytest's dots only, no result tables
+    return cmd + list(getattr(args, "passthrough", []))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,15 +90,22 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"{out}: cannot create the output folder ({exc.strerror})") from None
     json_path = out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     cmd = pytest_command(args, json_path)
-    print("running:", " ".join(cmd), flush=True)
+    if not args.quiet:
+        print("running:", " ".join(cmd), flush=True)
     t0 = time.perf_counter()
     rc = subprocess.call(cmd)
-    print(f"benchmark suite finished in {time.perf_counter() - t0:.0f} s (pytest exit {rc})")
+    if not args.quiet:
+        print(f"benchmark suite finished in {time.perf_counter() - t0:.0f} s "
+              f"(pytest exit {rc})")
+    if rc == 4:  # a usage error: pytest printed why (often a passed-through option)
+        json_path.unlink(missing_ok=True)
+        raise CommandError("pytest rejected the command line (exit status 4): "
+                           f"{' '.join(args.passthrough) or 'see its message above'}")
     if not json_path.exists() or json_path.stat().st_size == 0:
         json_path.unlink(missing_ok=True)  # pytest-benchmark leaves an empty file behind
         what = "no benchmark was selected" if rc == 5 else "the benchmark suite wrote no results"
         raise CommandError(f"{what} (pytest exit status {rc})")
-    write_report([str(json_path)], str(out))
+    write_report([str(json_path)], str(out), quiet=args.quiet)
     if rc != 0:
         raise CommandError(f"some benchmarks failed (pytest exit status {rc}); "
                            f"the report covers the others")
