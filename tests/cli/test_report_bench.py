@@ -11,7 +11,7 @@ import pytest
 from nnkernels.benchmarks import SUITE_DIR
 from nnkernels.cli import bench, main
 
-from .test_report import BASE, _row, _write
+from ..test_report import BASE, _row, _write
 
 
 def test_report_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
