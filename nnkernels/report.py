@@ -157,7 +157,11 @@ def _result(bench: dict[str, Any], info: dict[str, Any], stats: dict[str, Any]) 
         # Raw rounds are optional: use them only when every one is a usable time.
         if all(v is not None and v > 0 for v in vals):
             data = tuple(v / per_call for v in vals)  # type: ignore[operator]
-    return Result(str(info["kernel"]), str(info["backend"]), case, cell, median / per_call,
+    # A run under another --bench-scenario than idle is a row of its own: "numba (after-blas)"
+    # beside "numba", so that a user's process and the quiet machine read side by side.
+    scenario = info.get("scenario", "idle")
+    backend = str(info["backend"]) + ("" if scenario in ("idle", None) else f" ({scenario})")
+    return Result(str(info["kernel"]), backend, case, cell, median / per_call,
                   rounds, info,
                   None if iqr is None or iqr < 0 else iqr / per_call,
                   None if stddev is None or stddev < 0 else stddev / per_call, data)

@@ -68,6 +68,9 @@ def runtime_info() -> dict[str, Any]:
 
         info["numba_threading_layer"] = _threading_layer(numba)
         info["numba_num_threads"] = int(numba.get_num_threads())
+        from .kernels.numba_backend import scheduling
+
+        info["numba_scheduling"] = scheduling.stats()
         info["numba_max_threads"] = int(numba.config.NUMBA_NUM_THREADS)
     except ImportError:
         info["numba_threading_layer"] = None

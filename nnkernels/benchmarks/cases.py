@@ -45,6 +45,18 @@ SLOW_CALL_ROUNDS = 3
 
 # Pause before each benchmark so that the thread pools of the one before have gone idle.
 POOL_IDLE_S = 0.15
+# --bench-scenario: how each kernel is timed. "idle" (the default) after POOL_IDLE_S of quiet;
+# the others are what a user's process looks like (README: Sharing the machine):
+#   serial:     numba and the BLAS pools at one thread: the yardstick of the others;
+#   after-blas: each round right after a numpy BLAS call (a 200 x 200 matmul, about 0.3 ms,
+#               whose OpenBLAS workers then spin for tens of ms);
+#   busy-core:  while a process started by the suite keeps one core busy;
+#   threads:    two Python threads calling the kernel at once (time of the pair).
+SCENARIOS = ("idle", "serial", "after-blas", "busy-core", "threads")
+MIXED = SCENARIOS  # --bench-scenario mixed: every scenario, side by side in one report
+SCENARIO_ROUNDS = 30
+# The busy process ends itself after this long, whatever happens to the suite.
+BUSY_PROCESS_MAX_S = 600
 
 # Training steps per timed mlp_train call (the report divides by it: time per step); one step
 # per call from MLP_SINGLE_STEP_WORK = N * H on, where a step alone takes milliseconds.

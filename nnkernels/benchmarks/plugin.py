@@ -19,10 +19,15 @@ machine's peak FMA throughput and triad bandwidth measured after the timings (th
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import pytest
 
 import nnkernels
@@ -30,10 +35,14 @@ from nnkernels.kernels import available_backends, get_backend
 
 from .cases import (
     BACKENDS,
+    BUSY_PROCESS_MAX_S,
     DEFAULT_MEM_GIB,
+    MIXED,
     POOL_IDLE_S,
     QUICK_MAX_TIME_S,
     QUICK_MIN_ROUNDS,
+    SCENARIO_ROUNDS,
+    SCENARIOS,
     SLOW_CALL_ROUNDS,
     SLOW_CALL_S,
     ConvData,
@@ -59,6 +68,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help=f"skip cells whose arrays exceed G GiB (default {DEFAULT_MEM_GIB:g})")
     g.addoption("--bench-backends", default=",".join(BACKENDS), metavar="LIST",
                 help="comma-separated rows to run (default: numpy,numba,torch)")
+    g.addoption("--bench-scenario", default="idle", metavar="NAME",
+                help="how kernels are timed: idle (default), serial, after-blas, busy-core, "
+                "threads, a comma-separated list, or mixed (all): README, Sharing the machine")
     g.addoption("--bench-keep-data", action="store_true", default=False,
                 help="keep every round's timing in the JSON (by default only the statistics: "
                 "the full suite's raw timings run to hundreds of MB)")
@@ -76,6 +88,16 @@ def _backends(config: pytest.Config) -> list[str]:
     return names
 
 
+def _scenarios(config: pytest.Config) -> tuple[str, ...]:
+    text = config.getoption("bench_scenario")
+    names = MIXED if text == "mixed" else tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown or not names:
+        raise pytest.UsageError(f"--bench-scenario: unknown {unknown or 'empty list'}; choose "
+                                f"from {', '.join(SCENARIOS)}, a list of them, or mixed")
+    return names
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Check the options, register the markers and set every thread pool before any timing."""
     config.addinivalue_line("markers", "seed_only: runs on the seed grid only (no wide case)")
@@ -85,9 +107,11 @@ def pytest_configure(config: pytest.Config) -> None:
     threads = config.getoption("bench_threads")
     if threads is None or threads < 1:
         raise pytest.UsageError(f"--bench-threads must be >= 1, got {threads}")
+    _THREADS[0] = threads
     if not config.getoption("bench_mem_gib") > 0:
         raise pytest.UsageError("--bench-mem-gib must be > 0")
     _backends(config)
+    _scenarios(config)
     nnkernels.set_num_threads(threads)
 
 
@@ -116,6 +140,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("conv_shape", shapes, ids=[s.id for s in shapes], scope="module")
     if "backend_name" in names:
         metafunc.parametrize("backend_name", _backends(metafunc.config))
+    if "bench_scenario" in names:
+        metafunc.parametrize("bench_scenario", _scenarios(metafunc.config))
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
@@ -125,6 +151,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "backends": list(available_backends()),
         "threads": config.getoption("bench_threads"),
         "quick": config.getoption("quick"),
+        "scenario": config.getoption("bench_scenario"),
         "mem_budget_gib": config.getoption("bench_mem_gib"),
         "slow_call_rounds": {"above_s": SLOW_CALL_S, "rounds": SLOW_CALL_ROUNDS},
         "cpu_count": os.cpu_count(),
@@ -219,8 +246,10 @@ def conv_data(conv_shape: Any, request: pytest.FixtureRequest) -> Iterator[ConvD
 
 
 @pytest.fixture
-def timed(benchmark: Any, backend: Any, request: pytest.FixtureRequest) -> Callable[..., Any]:
-    """``timed(fn, kernel=..., info=..., group=...)``: warm up ``fn`` once, then benchmark it.
+def timed(benchmark: Any, backend: Any, bench_scenario: str,
+          request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``timed(fn, kernel=..., info=..., group=...)``: warm up ``fn`` once, then benchmark it
+    in this run's scenario (``--bench-scenario``).
 
     The untimed first call compiles the numba kernel (or loads it from the on-disk cache) and
     faults in the output pages, so pytest-benchmark calibrates on steady-state calls. When the
@@ -230,9 +259,9 @@ def timed(benchmark: Any, backend: Any, request: pytest.FixtureRequest) -> Calla
 
     def run(fn: Callable[[], Any], *, kernel: str, info: dict[str, Any], group: str,
             ops_per_call: int = 1) -> Any:
-        benchmark.group = group
+        benchmark.group = group if bench_scenario == "idle" else f"{group} [{bench_scenario}]"
         benchmark.extra_info.update(kernel=kernel, backend=backend.name, threads=threads,
-                                    ops_per_call=ops_per_call, **info)
+                                    ops_per_call=ops_per_call, scenario=bench_scenario, **info)
         if benchmark.disabled:
             return benchmark(fn)
         # The previous benchmark's thread pools keep spinning after their last call (OpenBLAS
@@ -242,10 +271,72 @@ def timed(benchmark: Any, backend: Any, request: pytest.FixtureRequest) -> Calla
         fn()  # compiles (numba) or loads from the cache; never timed
         t0 = time.perf_counter()
         fn()
-        if time.perf_counter() - t0 > SLOW_CALL_S:
+        slow = time.perf_counter() - t0 > SLOW_CALL_S
+        if bench_scenario != "idle":
+            rounds = SLOW_CALL_ROUNDS if slow else SCENARIO_ROUNDS
+            with _scenario(bench_scenario, fn) as (target, setup):
+                return benchmark.pedantic(target, setup=setup, rounds=rounds, iterations=1)
+        if slow:
             # A call this slow needs no calibration; a few rounds bound the full run's time.
             benchmark.extra_info["rounds_bounded"] = True
             return benchmark.pedantic(fn, rounds=SLOW_CALL_ROUNDS, iterations=1)
         return benchmark(fn)
 
     return run
+
+
+_THREADS = [2]  # --bench-threads, for the serial scenario to restore
+_BUSY_LOOP = "import time\nend = time.monotonic() + {s}\nwhile time.monotonic() < end:\n    pass\n"
+
+
+@contextmanager
+def _scenario(name: str, fn: Callable[[], Any]
+              ) -> Iterator[tuple[Callable[[], Any], Callable[[], Any] | None]]:
+    """(the function to time, an untimed setup before each round) for a non-idle scenario."""
+    if name == "serial":
+        nnkernels.set_num_threads(1)
+        try:
+            yield fn, None
+        finally:
+            nnkernels.set_num_threads(_THREADS[0])
+    elif name == "after-blas":
+        a = np.random.default_rng(0).standard_normal((200, 200))
+
+        def blas_call() -> None:  # pytest-benchmark reads a setup's result as (args, kwargs)
+            a @ a
+
+        yield fn, blas_call
+    elif name == "busy-core":
+        busy = subprocess.Popen([sys.executable, "-c", _BUSY_LOOP.format(s=BUSY_PROCESS_MAX_S)])
+        try:
+            time.sleep(0.05)  # let it start spinning
+            yield fn, None
+        finally:
+            busy.kill()
+            busy.wait()
+    else:  # threads: a second Python thread makes the same call at the same time
+        gate = threading.Barrier(2)
+        stop = threading.Event()
+
+        def partner() -> None:
+            while True:
+                gate.wait()
+                if stop.is_set():
+                    return
+                fn()
+                gate.wait()
+
+        helper = threading.Thread(target=partner, daemon=True)
+        helper.start()
+
+        def pair() -> None:
+            gate.wait()
+            fn()
+            gate.wait()
+
+        try:
+            yield pair, None
+        finally:
+            stop.set()
+            gate.wait()
+            helper.join()

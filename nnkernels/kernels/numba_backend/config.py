@@ -63,3 +63,16 @@ SINGLE_MAX_HIDDEN = 32
 # threads updating their own partials never write to one cache line (false sharing measured
 # 1.3x slower at 100,000 x 10).
 CACHE_LINE_ELEMENTS = 16
+
+# -- sharing the machine (scheduling.py) --------------------------------------------------------
+# A parallel call this many times slower than the best one of its kernel and shape was stalled
+# by the machine (a descheduled pool thread costs a whole time slice: 10-140x measured), not by
+# its work (run-to-run noise of an idle machine stays under 1.5x).
+STALL_FACTOR = 3.0
+# After a stall, kernels run serially for this long; each stall in a row doubles it. 50 ms is
+# about the time OpenBLAS's workers spin after a numpy BLAS call; 2 s bounds what an idle
+# machine can lose after a passing burst of load.
+BACKOFF_MIN_S = 0.05
+BACKOFF_MAX_S = 2.0
+# Timed shapes remembered (the table is cleared when full).
+TIMED_KEYS = 4096

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import scheduling
 from .blas import single_threaded_blas
 from .chunks import bounds, n_chunks
 from .config import CONV_PARALLEL_MIN_MACS, JIT, JIT_PARALLEL
@@ -227,10 +228,14 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     macs = _macs(x, w, oh, ow)
     # The forward has no reduction over images: the serial driver takes them as one chunk.
     nch = n_chunks(n, macs // n) if macs >= CONV_PARALLEL_MIN_MACS else 1
-    run = _forward_parallel if nch > 1 else _forward_serial
-    with single_threaded_blas(nch > 1):
-        run(x, w.reshape(f, c * kh * kw), b, stride[0], stride[1], padding[0], padding[1],
-            kh, kw, out, nch)
+    args = (x, w.reshape(f, c * kh * kw), b, stride[0], stride[1], padding[0], padding[1],
+            kh, kw, out)
+    if nch > 1:
+        with single_threaded_blas():
+            scheduling.run(_forward_parallel, _forward_serial, (x.shape, w.shape, stride,
+                                                                padding), *args, nch)
+    else:
+        _forward_serial(*args, 1)
 
 
 def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, stride: tuple[int, int],
@@ -247,10 +252,15 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, stride: tuple[
     db_parts = np.zeros((nch, f), x.dtype)
     need_dx = dx is not None
     parallel = nch > 1 and macs >= CONV_PARALLEL_MIN_MACS
-    run = _backward_parallel if parallel else _backward_serial
-    with single_threaded_blas(parallel):
-        run(x, w.reshape(f, k), dy, stride[0], stride[1], padding[0], padding[1], kh, kw,
+    args = (x, w.reshape(f, k), dy, stride[0], stride[1], padding[0], padding[1], kh, kw,
             dx if need_dx else np.empty((0, 0, 0, 0), x.dtype), need_dx, dw_parts, db_parts)
+    # BLAS is single-threaded in both drivers: the serial one may stand in for the parallel one.
+    with single_threaded_blas():
+        if parallel:
+            scheduling.run(_backward_parallel, _backward_serial, (x.shape, w.shape, stride,
+                                                                  padding, need_dx), *args)
+        else:
+            _backward_serial(*args)
     _add_parts(dw_parts.reshape(nch, f * k), dw.reshape(-1))
     _add_parts(db_parts, db)
 

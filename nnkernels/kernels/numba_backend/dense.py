@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import scheduling
 from .blas import single_threaded_blas
 from .chunks import bounds, n_chunks, use_parallel
 from .config import (
@@ -92,9 +93,12 @@ def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray
     blas = d >= FORWARD_BLAS_MIN_DEPTH
     nblocks = -(-n // block_rows(h))
     parallel = nblocks > 1 and (blas or use_parallel(n * max(d, 1) * h))
-    run = _forward_parallel if parallel else _forward_serial
+    args = (x, w, b, out, relu, blas, nblocks)
     with single_threaded_blas(blas):
-        run(x, w, b, out, relu, blas, nblocks)
+        if parallel:
+            scheduling.run(_forward_parallel, _forward_serial, (n, d, h, b is None), *args)
+        else:
+            _forward_serial(*args)
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray) -> None:
@@ -192,9 +196,12 @@ def linear_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, dx: np.ndarray
     nchunks = n_chunks(n, (d + 1) * h, MAX_BLAS_CHUNKS if blas else MAX_CHUNKS)
     part = np.zeros((nchunks, d + 1, h), dtype=x.dtype)
     parallel = nchunks > 1 and use_parallel(n * (d + 1) * h)
-    run = _backward_parallel if parallel else _backward_serial
+    args = (x, w, dy, dx, dw, db, part, need_dx, blas)
     with single_threaded_blas(blas):
-        run(x, w, dy, dx, dw, db, part, need_dx, blas)
+        if parallel:
+            scheduling.run(_backward_parallel, _backward_serial, (n, d, h, need_dx), *args)
+        else:
+            _backward_serial(*args)
 
 
 def warmup(dtype: type) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import scheduling
 from .chunks import bounds, n_chunks, use_parallel
 from .config import JIT, JIT_FAST, JIT_FAST_PARALLEL, JIT_PARALLEL
 
@@ -63,8 +64,11 @@ def run_map(op: int, a: np.ndarray, b: np.ndarray, out: np.ndarray, out2: np.nda
             s1: float = 0.0, s2: float = 0.0) -> None:
     """Run map op ``op`` over 1-D arrays of one length and dtype, serially or in parallel."""
     t = out.dtype.type
-    run = _map_parallel if use_parallel(a.shape[0]) else _map_serial
-    run(op, a, b, out, out2, t(s1), t(s2), n_chunks(a.shape[0]))
+    args = (op, a, b, out, out2, t(s1), t(s2), n_chunks(a.shape[0]))
+    if use_parallel(a.shape[0]):
+        scheduling.run(_map_parallel, _map_serial, (op, a.shape[0]), *args)
+    else:
+        _map_serial(*args)
 
 
 @njit(inline="always", **JIT_FAST)
@@ -99,8 +103,11 @@ def squared_error(pred: np.ndarray, target: np.ndarray, dpred: np.ndarray, scale
     dpred = (pred - target) / scale."""
     n = pred.shape[0]
     partial = np.zeros(n_chunks(n))
-    run = _squared_error_parallel if use_parallel(n) else _squared_error_serial
-    run(pred, target, dpred, pred.dtype.type(scale), partial)
+    args = (pred, target, dpred, pred.dtype.type(scale), partial)
+    if use_parallel(n):
+        scheduling.run(_squared_error_parallel, _squared_error_serial, n, *args)
+    else:
+        _squared_error_serial(*args)
     total = 0.0
     for s in partial:  # in block order: the same sum for any thread count
         total += float(s)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import scheduling
 from .chunks import use_parallel
 from .config import JIT, JIT_PARALLEL
 
@@ -82,17 +83,23 @@ def maxpool2d_forward(x: np.ndarray, pool: tuple[int, int], stride: tuple[int, i
     """out (N, C, OH, OW) = window maxima of x (N, C, H, W); argmax (int64) = row * W + col."""
     n, c, h, wd = x.shape
     oh, ow = out.shape[2:]
-    run = _forward_parallel if use_parallel(out.size * pool[0] * pool[1]) else _forward_serial
-    run(x.reshape(n * c, h, wd), pool[0], pool[1], stride[0], stride[1],
-        out.reshape(n * c, oh, ow), argmax.reshape(n * c, oh, ow))
+    args = (x.reshape(n * c, h, wd), pool[0], pool[1], stride[0], stride[1],
+            out.reshape(n * c, oh, ow), argmax.reshape(n * c, oh, ow))
+    if use_parallel(out.size * pool[0] * pool[1]):
+        scheduling.run(_forward_parallel, _forward_serial, (x.shape, pool, stride), *args)
+    else:
+        _forward_serial(*args)
 
 
 def maxpool2d_backward(dy: np.ndarray, argmax: np.ndarray, dx: np.ndarray) -> None:
     """dx (N, C, H, W) = dy (N, C, OH, OW) summed into the argmax positions, zero elsewhere."""
     n, c, h, wd = dx.shape
     m = dy.shape[2] * dy.shape[3]
-    run = _backward_parallel if use_parallel(dx.size) else _backward_serial
-    run(dy.reshape(n * c, m), argmax.reshape(n * c, m), dx.reshape(n * c, h * wd))
+    args = (dy.reshape(n * c, m), argmax.reshape(n * c, m), dx.reshape(n * c, h * wd))
+    if use_parallel(dx.size):
+        scheduling.run(_backward_parallel, _backward_serial, (dx.shape, m), *args)
+    else:
+        _backward_serial(*args)
 
 
 def warmup(dtype: type) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import scheduling
 from .chunks import bounds, n_chunks, use_parallel
 from .config import JIT, JIT_PARALLEL
 
@@ -67,8 +68,11 @@ def run_rows(op: int, logits: np.ndarray, labels: np.ndarray, out: np.ndarray,
              losses: np.ndarray, inv_n: float) -> None:
     """Run row op ``op`` over logits (N, K), serially or in parallel by size."""
     n, k = logits.shape
-    run = _rows_parallel if use_parallel(logits.size) else _rows_serial
-    run(op, logits, labels, out, losses, logits.dtype.type(inv_n), n_chunks(n, k))
+    args = (op, logits, labels, out, losses, logits.dtype.type(inv_n), n_chunks(n, k))
+    if use_parallel(logits.size):
+        scheduling.run(_rows_parallel, _rows_serial, (op, n, k), *args)
+    else:
+        _rows_serial(*args)
 
 
 def warmup(dtype: type) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import scheduling
 from .chunks import bounds, n_chunks, use_parallel
 from .config import CACHE_LINE_ELEMENTS, JIT, JIT_FAST, JIT_PARALLEL, SINGLE_MAX_HIDDEN
 
@@ -277,9 +278,21 @@ def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: 
     # the thread count, so results stay bitwise the same for any number of threads.
     work = n_hidden * (d_in + n_out)
     nc = n_chunks(n, work) if use_parallel(n * work) else 1
-    parallel = nc > 1
     kind = SINGLE if d_in == 1 and n_out == 1 and n_hidden < SINGLE_MAX_HIDDEN else WIDE
-    _train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind, parallel)
+    args = (x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind)
+    if nc > 1:
+        scheduling.run(_train_parallel, _train_serial, (x.shape, w2.shape, losses.shape[0]),
+                       *args)
+    else:
+        _train_serial(*args)
+
+
+def _train_serial(*args: object) -> None:
+    _train(*args, False)
+
+
+def _train_parallel(*args: object) -> None:
+    _train(*args, True)
 
 
 def warmup() -> None:
