@@ -97,3 +97,31 @@ def test_torch_mlp_step_matches_the_reference_kernels() -> None:
     assert losses[0] == pytest.approx(loss, rel=1e-12)
     for p, p0, g in zip(params, (w1, b1, w2, b2), (dw1, db1, dw2, db2), strict=True):
         np.testing.assert_allclose(p, p0 - 0.05 * g, rtol=1e-10, atol=1e-12)
+
+
+def test_every_scenario_runs_and_is_labelled(tmp_path) -> None:
+    """--bench-scenario mixed: each kernel timed in every scenario (the busy process started
+    and stopped by the suite), each result labelled, and the report lays them side by side."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from nnkernels.report import load_run
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "mixed.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "benchmarks", "--quick",
+         "--bench-scenario", "mixed", "--bench-backends", "numba", "--bench-no-machine",
+         "-k", "test_relu_forward and N700-H10-", "--benchmark-json", str(out)],
+        cwd=root, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    infos = [b["extra_info"] for b in json.loads(out.read_text())["benchmarks"]]
+    assert sorted(i["scenario"] for i in infos) == sorted(cases.SCENARIOS)
+    labels = {r.backend for r in load_run(out).results}
+    assert labels == {"numba"} | {f"numba ({s})" for s in cases.SCENARIOS if s != "idle"}
+    bad = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--bench-scenario",
+                          "nope", "--co", "-q"], cwd=root, capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode != 0 and "--bench-scenario: unknown ['nope']" in bad.stderr
