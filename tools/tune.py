@@ -5,6 +5,7 @@
     python tools/tune.py parallel   # serial vs parallel drivers: PARALLEL_MIN_WORK
     python tools/tune.py conv       # conv2d numpy / numba / torch at the convolution shapes
     python tools/tune.py mlp        # mlp_train time per step, numpy vs numba
+    python tools/tune.py sharing    # each kernel idle / serial / after numpy BLAS / busy core
     python tools/tune.py all --smoke    # every sweep at tiny sizes (CI: the script works)
 
 Each sweep prints medians (tools/timing.py) and the load; the constants it informs live in
@@ -191,8 +192,99 @@ def sweep_mlp(args: argparse.Namespace) -> None:
               f"{t['numba'] * 1e6:10.1f}us  {t['numpy'] / t['numba']:6.1f}x", flush=True)
 
 
+def sweep_sharing(args: argparse.Namespace) -> None:
+    """numba kernels in a shared process: idle, serial, after a numpy BLAS call, beside a busy core.
+
+    Public API only, so that the same script measures an older checkout. Medians of
+    ``--repeats`` calls (at least 15) per scenario; "paired" alternates a numpy-backend call and
+    a numba-backend call and gives numpy / numba.
+    """
+    import statistics
+    import subprocess
+    import time
+
+    def med(fn: Callable, before: Callable | None = None) -> float:
+        fn()
+        times = []
+        for _ in range(max(args.repeats, 15)):
+            if before is not None:
+                before()
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((200, 200))
+    numpy_be, numba_be = nnkernels.get_backend("numpy"), nnkernels.get_backend("numba")
+    print(f"threads={args.threads}, float64, {load_line()}; ms per call; ratios to serial")
+    print(f"{'kernel':<22}{'cell':>16}{'idle':>9}{'serial':>9}{'a-BLAS':>9}{'busy':>9}"
+          f"{'a-BLAS/ser':>11}{'busy/ser':>9}{'paired np/nb':>13}")
+    for label, calls in _sharing_cells(args, rng):
+        for kernel, call in calls.items():
+            time.sleep(0.15)
+            idle = med(lambda call=call: call(numba_be))
+            nnkernels.set_num_threads(1)
+            serial = med(lambda call=call: call(numba_be))
+            nnkernels.set_num_threads(args.threads)
+            after = med(lambda call=call: call(numba_be), before=lambda: a @ a)
+            code = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass"
+            busy_proc = subprocess.Popen([sys.executable, "-c", code])
+            try:
+                time.sleep(0.05)
+                busy = med(lambda call=call: call(numba_be))
+            finally:
+                busy_proc.kill()
+                busy_proc.wait()
+            t_np, t_nb = [], []
+            for _ in range(max(args.repeats, 15) // 3 + 1):
+                t0 = time.perf_counter()
+                call(numpy_be)
+                t1 = time.perf_counter()
+                call(numba_be)
+                t_np.append(t1 - t0)
+                t_nb.append(time.perf_counter() - t1)
+            paired = statistics.median(t_np) / statistics.median(t_nb)
+            print(f"{kernel:<22}{label:>16}{idle * 1e3:9.3f}{serial * 1e3:9.3f}"
+                  f"{after * 1e3:9.3f}{busy * 1e3:9.3f}{after / serial:11.2f}"
+                  f"{busy / serial:9.2f}{paired:13.2f}", flush=True)
+
+
+def _sharing_cells(args: argparse.Namespace, rng: np.random.Generator
+                   ) -> list[tuple[str, dict[str, Callable]]]:
+    """(label, kernel -> call(backend)) for the seed cells with N >= 10,000 and the conv shapes."""
+    cells = []
+    for n, h in _sizes(args.sharing_sizes):
+        x, w = rng.standard_normal((n, 1)), rng.standard_normal((1, h))
+        b, dy, u = rng.standard_normal(h), rng.standard_normal((n, h)), rng.standard_normal((n, h))
+        y = rng.standard_normal((n, 1))
+        init = [w.copy(), b.copy(), rng.standard_normal((h, 1)) / np.sqrt(h), np.zeros(1)]
+        cells.append((f"{n}x{h}", {
+            "linear_forward": lambda be, x=x, w=w, b=b: be.linear_forward(x, w, b),
+            "linear_relu_forward": lambda be, x=x, w=w, b=b: be.linear_relu_forward(x, w, b),
+            "linear_backward": lambda be, x=x, w=w, dy=dy: be.linear_backward(x, w, dy),
+            "relu_forward": lambda be, u=u: be.relu_forward(u),
+            "relu_backward": lambda be, u=u, dy=dy: be.relu_backward(dy, u),
+            "mse_loss": lambda be, u=u, dy=dy: be.mse_loss(u, dy),
+            "sgd_update": lambda be, u=u, dy=dy: be.sgd_update(u, dy, 1e-12),
+            "mlp_train (1 step)": lambda be, x=x, y=y, p=init: be.mlp_train(x, y, p, 1e-6, 1),
+        }))
+    for shape in args.conv_shapes:
+        n, c, hh, wd, f, k, s, p = shape
+        x = rng.standard_normal((n, c, hh, wd)).astype(np.float32)
+        w = rng.standard_normal((f, c, k, k)).astype(np.float32)
+        dy = rng.standard_normal((n, f, (hh + 2 * p - k) // s + 1,
+                                  (wd + 2 * p - k) // s + 1)).astype(np.float32)
+        cells.append((f"conv{n}x{c}x{hh}", {
+            "conv2d_forward": lambda be, x=x, w=w, s=s, p=p: be.conv2d_forward(x, w, None, s, p),
+            "conv2d_backward": lambda be, x=x, w=w, dy=dy, s=s, p=p: be.conv2d_backward(
+                x, w, dy, s, p),
+        }))
+    return cells
+
+
 SWEEPS = {"kernels": sweep_kernels, "depth": sweep_depth, "parallel": sweep_parallel,
-          "conv": sweep_conv, "mlp": sweep_mlp}
+          "conv": sweep_conv, "mlp": sweep_mlp, "sharing": sweep_sharing}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="NxH cells (kernels)")
     ap.add_argument("--kernels", default=",".join(DENSE_KERNELS))
     ap.add_argument("--mlp-sizes", default="700x10,10000x100,10000x1000,100000x10")
+    ap.add_argument("--sharing-sizes", default="10000x10,10000x100,10000x1000,100000x10,"
+                    "100000x100,100000x1000,1000000x10,1000000x100", help="NxH cells (sharing)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--min-time", type=float, default=0.2, help="seconds per median")
     ap.add_argument("--smoke", action="store_true",
@@ -216,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     args.max_steps = 1000
     if args.smoke:
         args.sizes, args.mlp_sizes, args.kernels = "50x3", "50x3", ",".join(DENSE_KERNELS)
+        args.sharing_sizes = "50x3"
         args.n, args.hidden, args.depths, args.works = 64, (3,), (2, 16), (1_000,)
         args.conv_shapes = [(2, 1, 6, 6, 2, 3, 1, 1), (2, 2, 7, 7, 2, 3, 2, 0)]
         args.repeats, args.min_time, args.max_steps = 1, 0.0, 2
