@@ -23,6 +23,17 @@ COMPILE_S = {"linear_forward": 0.6, "linear_relu_forward": 0.1, "linear_backward
              "mlp_train": 22.0, "conv2d_forward": 2.4, "conv2d_backward": 4.3}
 
 
+def check_minimums(args: Any, **minimums: int) -> None:
+    """Raise CommandError for the first option (``--name``) below its minimum; None passes."""
+    from . import CommandError
+
+    for name, minimum in minimums.items():
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            flag = "--" + name.replace("_", "-")
+            raise CommandError(f"{flag} must be >= {minimum}, got {value}")
+
+
 def out_dir(path: str) -> Path:
     """The output folder, created if needed; it must be a writable folder."""
     from . import CommandError

@@ -66,10 +66,10 @@ def pytest_command(args: argparse.Namespace, json_path: Path) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``nnkernels bench``."""
     from . import CommandError
+    from ._common import check_minimums
     from .report import write_report
 
-    if args.threads < 1:
-        raise CommandError(f"--threads must be >= 1, got {args.threads}")
+    check_minimums(args, threads=1)
     if args.mem_gib is not None and not args.mem_gib > 0:
         raise CommandError(f"--mem-gib must be > 0, got {args.mem_gib}")
     if args.backends is not None:

@@ -14,7 +14,7 @@ import nnkernels
 from nnkernels.data import make_cubic
 from nnkernels.models import MLP, DivergenceError, LinearRegression
 
-from ._common import load_line, load_warning, out_dir, show_progress, warm_up
+from ._common import check_minimums, load_line, load_warning, out_dir, show_progress, warm_up
 
 DEFAULT_OUT = "nnkernels-out/demo"
 
@@ -93,14 +93,7 @@ def run(args: argparse.Namespace) -> int:
     """Fit both models on every chosen backend, print losses, RMSE and timings, write PNGs."""
     from . import CommandError
 
-    if args.records < 2:
-        raise CommandError(f"--records must be >= 2, got {args.records}")
-    if args.hidden < 1:
-        raise CommandError(f"--hidden must be >= 1, got {args.hidden}")
-    if args.iters is not None and args.iters < 1:
-        raise CommandError(f"--iters must be >= 1, got {args.iters}")
-    if args.seed < 0:
-        raise CommandError(f"--seed must be >= 0, got {args.seed}")
+    check_minimums(args, records=2, hidden=1, iters=1, seed=0)
     names = _backends(args.backend)
     out = out_dir(args.out)
     progress = show_progress(args.quiet)

@@ -10,7 +10,7 @@ import numpy as np
 
 from nnkernels.models import ConvNet, DivergenceError
 
-from ._common import load_line, load_warning, out_dir, show_progress, warm_up
+from ._common import check_minimums, load_line, load_warning, out_dir, show_progress, warm_up
 from .demo import _backends
 
 DEFAULT_OUT = "nnkernels-out/demo-conv"
@@ -45,10 +45,7 @@ def run(args: argparse.Namespace) -> int:
     """Fit on the fixed 80/20 split per backend; print accuracy and epoch times; write PNGs."""
     from . import CommandError
 
-    if args.epochs is not None and args.epochs < 1:
-        raise CommandError(f"--epochs must be >= 1, got {args.epochs}")
-    if args.seed < 0:
-        raise CommandError(f"--seed must be >= 0, got {args.seed}")
+    check_minimums(args, epochs=1, seed=0)
     names = _backends(args.backend)
     out = out_dir(args.out)
     progress = show_progress(args.quiet)

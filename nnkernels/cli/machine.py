@@ -30,10 +30,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``nnkernels machine``."""
     from . import CommandError
-    from ._common import load_warning, out_dir
+    from ._common import check_minimums, load_warning, out_dir
 
-    if args.threads < 1:
-        raise CommandError(f"--threads must be >= 1, got {args.threads}")
+    check_minimums(args, threads=1)
     out = out_dir(args.out)
     try:
         import numba
