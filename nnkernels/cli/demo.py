@@ -116,8 +116,10 @@ def run(args: argparse.Namespace) -> int:
             warm_up(warmup_calls(nnkernels.get_backend(name), args.records, args.hidden),
                     quiet=args.quiet)
         lin = LinearRegression(backend=name, random_state=args.seed, verbose=progress, **iters)
-        mlp = MLP(hidden=(args.hidden,), backend=name, random_state=args.seed,
-                  verbose=progress, **iters)
+        # The seed's network: full-batch gradient descent (the fused mlp_train kernel).
+        mlp = MLP(hidden_layer_sizes=(args.hidden,), solver="sgd", learning_rate_init=0.1,
+                  momentum=0.0, batch_size=None, tol=0.0, backend=name, random_state=args.seed,
+                  verbose=progress, **{"max_iter": 5000, **iters})
         try:
             lin.fit(x, y)
             t0 = time.perf_counter()

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     epochs = {} if args.epochs is None else {"max_iter": args.epochs}
     print(f"digits: {len(y_train)} training and {len(y_test)} test images of 8x8 pixels; "
-          "ConvNet conv3x3(8) -> ReLU -> pool -> conv3x3(16) -> ReLU -> pool -> dense(10)",
+          "ConvNet conv3x3(32) -> ReLU -> pool -> dense(10), Adam",
           flush=True)
     load_start = load_line()
     if not args.quiet:

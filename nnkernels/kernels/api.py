@@ -12,6 +12,7 @@ from types import ModuleType
 
 import numpy as np
 
+from . import validation
 from . import validation as v
 from .protocol import KernelBackend
 
@@ -91,6 +92,12 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"Backend({self.name!r})"
+
+    def __reduce__(self) -> tuple[Callable[[str], Backend], tuple[str]]:
+        """Pickle, copy and deepcopy by name: the copy is the registered backend of that name
+        (kernels are modules, not data), so estimators holding a Backend can be pickled and
+        cloned."""
+        return _backend_by_name, (self.name,)
 
     @property
     def module(self) -> KernelBackend:
@@ -246,6 +253,62 @@ class Backend:
                                            lr, momentum)
         _done(*outs)
 
+    def adam_update(self, params: np.ndarray | list[np.ndarray], grads: object,
+                    m: np.ndarray | list[np.ndarray], v: np.ndarray | list[np.ndarray],
+                    lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                    eps: float = 1e-8, *, step: int) -> None:
+        """One Adam step on every parameter, in place (params, m and v); returns None.
+
+        ``params``, ``grads`` and the first and second moments ``m``, ``v`` are one array each
+        or equal-length sequences of arrays (any shapes, agreeing pairwise; one dtype in all).
+        ``step`` counts from 1 (the bias correction of torch.optim.Adam and scikit-learn):
+        m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g**2;
+        param -= lr / (1 - b1**step) * m / (sqrt(v) / sqrt(1 - b2**step) + eps).
+        Keep the parameters in one flat buffer to make it one pass over memory.
+        """
+        # ``v`` is the second moment here: the validation module goes by its full name.
+        groups = {name: validation.check_param_group(name, arrs)
+                  for name, arrs in (("params", params), ("grads", grads), ("m", m), ("v", v))}
+        n = len(groups["params"])
+        for name, arrs in groups.items():
+            if len(arrs) != n:
+                raise ValueError(f"{name} has {len(arrs)} arrays but params has {n}")
+        ps, ms, vs, gs = [], [], [], []
+        for i in range(n):
+            ps.append(validation.check_param(groups["params"][i], f"params[{i}]"))
+            ms.append(validation.check_param(groups["m"][i], f"m[{i}]"))
+            vs.append(validation.check_param(groups["v"][i], f"v[{i}]"))
+            gs.append(validation.as_float_array(f"grads[{i}]", groups["grads"][i]))
+            for name, a in ((f"grads[{i}]", gs[i]), (f"m[{i}]", ms[i]), (f"v[{i}]", vs[i])):
+                validation.same_shape(f"params[{i}]", ps[i], name, a)
+        if n:
+            validation.common_dtype(**{f"params[{i}]": p for i, p in enumerate(ps)},
+                           **{f"grads[{i}]": g for i, g in enumerate(gs)},
+                           **{f"m[{i}]": a for i, a in enumerate(ms)},
+                           **{f"v[{i}]": a for i, a in enumerate(vs)})
+        lr = validation.check_lr(lr)
+        beta1 = validation.check_fraction("beta1", beta1)
+        beta2 = validation.check_fraction("beta2", beta2)
+        eps = validation.check_positive_float("eps", eps)
+        step = validation.check_positive_int("step", step)
+        validation.no_shared_memory([(f"{k}[{i}]", a) for k, arrs in (("params", ps), ("m", ms),
+                                                              ("v", vs))
+                            for i, a in enumerate(arrs)])
+        gs = [validation.contiguous(g) for g in gs]
+        # Not elementwise: a grad that overlaps an updated array is read from a scratch copy,
+        # so that every backend sees the gradient as it was before the step.
+        outs = [[_Out(f"{k}[{i}]", a, a.shape, a.dtype, tuple(gs), accumulate=True)
+                 for i, a in enumerate(arrs)] for k, arrs in (("params", ps), ("m", ms),
+                                                              ("v", vs))]
+        keep = [i for i in range(n) if ps[i].size]
+        if keep:
+            self._impl.adam_update([outs[0][i].flat() for i in keep],
+                                   [gs[i].reshape(-1) for i in keep],
+                                   [outs[1][i].flat() for i in keep],
+                                   [outs[2][i].flat() for i in keep],
+                                   lr, beta1, beta2, eps, step)
+        _done(*outs[0], *outs[1], *outs[2])
+
     # -- convolution and pooling (NCHW) -----------------------------------------------------
 
     def _conv_args(self, x: object, w: object, b: object, stride: object, padding: object
@@ -399,6 +462,13 @@ class Backend:
             losses.target[...] = 0
         _done(*outs)
         return losses.done()
+
+
+def _backend_by_name(name: str) -> Backend:
+    """The registered backend called ``name`` (what an unpickled Backend becomes)."""
+    from . import get_backend  # the registry imports this module: look it up at call time
+
+    return get_backend(name)
 
 
 # The raw functions every backend module must define, read off the protocol itself.

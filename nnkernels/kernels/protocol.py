@@ -17,7 +17,8 @@ so a kernel may assume
   ``mlp_train``), which kernels must handle;
 - output buffers are preallocated, of the right shape and dtype, C-contiguous, and share no
   memory with the inputs (except elementwise kernels, where ``out`` may *be* an input);
-- ``lr`` is a positive finite Python float, ``momentum`` a Python float in [0, 1);
+- ``lr`` is a positive finite Python float, ``momentum`` a Python float in [0, 1); so are
+  Adam's ``beta1``, ``beta2`` (in [0, 1)) and ``eps`` (> 0); ``step`` is an int >= 1;
 - convolution and pooling arrays are NCHW: x (N, C, H, W), w (F, C, KH, KW), y (N, F, OH, OW);
   ``stride``, ``padding``, ``pool`` are pairs of ints in [0, 2**31) for which the output has at
   least one pixel; ``labels`` and pooling ``argmax`` are int64 arrays with valid values.
@@ -73,6 +74,15 @@ class KernelBackend(Protocol):
     def sgd_momentum_update(self, param: np.ndarray, grad: np.ndarray, velocity: np.ndarray,
                             lr: float, momentum: float) -> None:
         """velocity = momentum * velocity - lr * grad; param += velocity (1-D, in place)."""
+
+    def adam_update(self, params: list[np.ndarray], grads: list[np.ndarray],
+                    m: list[np.ndarray], v: list[np.ndarray], lr: float, beta1: float,
+                    beta2: float, eps: float, step: int) -> None:
+        """Adam step ``step`` (>= 1) on each 1-D param with its grad and moments m, v (in
+        place), with torch.optim.Adam's bias correction: m = b1 m + (1 - b1) g,
+        v = b2 v + (1 - b2) g**2, param -= lr / (1 - b1**step) * m
+        / (sqrt(v) / sqrt(1 - b2**step) + eps). Lists of equal length, shapes agree
+        pairwise, no array shares memory with another."""
 
     def conv2d_forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
                        stride: tuple[int, int], padding: tuple[int, int],

@@ -80,14 +80,20 @@ def check_dim(name_a: str, size_a: int, what_a: str, name_b: str, size_b: int, w
         )
 
 
+def check_positive_float(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a positive finite real number, else raise
+    ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    result = float(value)
+    if not (math.isfinite(result) and result > 0.0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return result
+
+
 def check_lr(lr: object) -> float:
     """Return ``lr`` as a float if it is a positive finite real number, else raise ValueError."""
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    value = float(lr)
-    if not (math.isfinite(value) and value > 0.0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    return value
+    return check_positive_float("lr", lr)
 
 
 def check_reduction(reduction: object) -> str:
@@ -216,14 +222,40 @@ def check_labels(labels: object, n: int, k: int) -> np.ndarray:
     return contiguous(arr.astype(np.int64, copy=False))
 
 
+def check_fraction(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a real number in [0, 1), else raise ValueError
+    naming ``name`` (momentum, Adam's beta1 and beta2)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    result = float(value)
+    if not 0.0 <= result < 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    return result
+
+
 def check_momentum(momentum: object) -> float:
     """Return ``momentum`` as a float if it is a real number in [0, 1), else raise ValueError."""
-    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
-        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
-    value = float(momentum)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
-    return value
+    return check_fraction("momentum", momentum)
+
+
+def check_param_group(name: str, arrays: object) -> list[np.ndarray]:
+    """One array or a sequence of arrays updated together (an optimizer's params or state):
+    returned as a list (each array checked by the caller)."""
+    if isinstance(arrays, np.ndarray):
+        return [arrays]
+    if isinstance(arrays, (str, bytes)) or not isinstance(arrays, Sequence):
+        raise TypeError(f"{name} must be an ndarray or a sequence of ndarrays, "
+                        f"got {type(arrays).__name__}")
+    return list(arrays)
+
+
+def no_shared_memory(named: list[tuple[str, np.ndarray]]) -> None:
+    """Raise ValueError when two arrays updated in place share memory (the result would
+    depend on the order of the writes)."""
+    for i, (name_a, a) in enumerate(named):
+        for name_b, b in named[i + 1:]:
+            if a.size and b.size and np.may_share_memory(a, b):
+                raise ValueError(f"{name_a} and {name_b} must not share memory")
 
 
 def check_shape4(name: str, shape: object) -> tuple[int, int, int, int]:

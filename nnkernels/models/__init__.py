@@ -1,17 +1,18 @@
-"""Estimators built only from the backend kernels, in scikit-learn's conventions.
+"""Estimators built only from the backend kernels: scikit-learn estimators.
 
+>>> from sklearn.pipeline import make_pipeline
+>>> from sklearn.preprocessing import StandardScaler
+>>> from nnkernels.models import MLPRegressor
 >>> from nnkernels.data import make_cubic
->>> from nnkernels.models import MLP
 >>> x, y, fx = make_cubic(random_state=0)
->>> model = MLP(hidden=(10,), random_state=0).fit(x, y)   # doctest: +SKIP
->>> model.predict(x).shape                                   # doctest: +SKIP
-(700, 1)
+>>> model = make_pipeline(StandardScaler(), MLPRegressor(random_state=0)).fit(x, y.ravel())
+... # doctest: +SKIP
 """
 
-from .base import BaseEstimator, DivergenceError, NotFittedError
+from .base import DivergenceError, NotFittedError
 from .convnet import ConvNet
 from .linear import LinearRegression
-from .mlp import MLP
+from .mlp import MLP, MLPClassifier, MLPRegressor
 
-__all__ = ["BaseEstimator", "ConvNet", "DivergenceError", "LinearRegression", "MLP",
-           "NotFittedError"]
+__all__ = ["ConvNet", "DivergenceError", "LinearRegression", "MLP", "MLPClassifier",
+           "MLPRegressor", "NotFittedError"]

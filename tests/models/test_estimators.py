@@ -1,4 +1,5 @@
-"""LinearRegression and MLP: the estimator contract, convergence on the seed's data, backends."""
+"""LinearRegression and MLPRegressor: the estimator contract, convergence on the seed's data,
+backends."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ import pytest
 
 import nnkernels
 from nnkernels.data import make_cubic
-from nnkernels.models import MLP, DivergenceError, LinearRegression, NotFittedError
+from nnkernels.models import MLP, DivergenceError, LinearRegression, MLPRegressor, NotFittedError
 
 BACKENDS = nnkernels.available_backends()
+# The seed experiment's network: full-batch gradient descent, the fused mlp_train kernel.
+SEED = dict(hidden_layer_sizes=(10,), solver="sgd", learning_rate_init=0.1, momentum=0.0,
+            batch_size=None, max_iter=5000, tol=0.0)
+
+
+def seed_mlp(**kwargs) -> MLP:
+    """MLP with the seed experiment's settings, overridden by kwargs."""
+    return MLP(**{**SEED, **kwargs})
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +62,9 @@ def test_make_cubic_rejects_bad_arguments(kwargs, match) -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_defaults_fit_the_seed_experiment(cubic, backend) -> None:
     x, y, fx = cubic
-    mlp = MLP(backend=backend).fit(x, y)
+    mlp = seed_mlp(backend=backend).fit(x, y)
     lin = LinearRegression(backend=backend).fit(x, y)
+    assert mlp.n_iter_ == 5000
     assert _rmse(mlp.predict(x), fx) <= 3.0
     assert _rmse(lin.predict(x), fx) > 12.0
     assert mlp.loss_history_[-1] < lin.loss_history_[-1]
@@ -64,23 +74,25 @@ def test_backends_agree(cubic) -> None:
     if len(BACKENDS) < 2:
         pytest.skip("one backend only")
     x, y, fx = cubic
-    fits = [MLP(max_iter=300, backend=b, random_state=1).fit(x, y) for b in BACKENDS]
+    fits = [seed_mlp(max_iter=300, backend=b, random_state=1).fit(x, y) for b in BACKENDS]
     np.testing.assert_allclose(fits[0].loss_history_, fits[1].loss_history_, rtol=1e-9)
     np.testing.assert_allclose(fits[0].predict(x), fits[1].predict(x), rtol=1e-7, atol=1e-8)
     lins = [LinearRegression(max_iter=50, backend=b, random_state=1).fit(x, y) for b in BACKENDS]
     np.testing.assert_allclose(lins[0].coef_, lins[1].coef_, rtol=1e-10)
-    mb = [MLP(hidden=(6, 4), max_iter=3, batch_size=64, backend=b, random_state=1).fit(x, y)
-          for b in BACKENDS]
-    np.testing.assert_allclose(mb[0].loss_history_, mb[1].loss_history_, rtol=1e-9)
+    for solver in ("sgd", "adam"):
+        mb = [MLP(hidden_layer_sizes=(6, 4), solver=solver, max_iter=3, batch_size=64,
+                  backend=b, random_state=1).fit(x, y) for b in BACKENDS]
+        np.testing.assert_allclose(mb[0].loss_curve_, mb[1].loss_curve_, rtol=1e-9)
+        np.testing.assert_allclose(mb[0].predict(x), mb[1].predict(x), rtol=1e-7, atol=1e-8)
 
 
 # -- estimator contract -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make", [
     lambda b: LinearRegression(max_iter=20, backend=b),
-    lambda b: MLP(max_iter=20, backend=b),
-    lambda b: MLP(hidden=(5, 3), max_iter=5, backend=b),
-    lambda b: MLP(hidden=4, max_iter=3, batch_size=7, backend=b),
+    lambda b: seed_mlp(max_iter=20, backend=b),
+    lambda b: MLP(hidden_layer_sizes=(5, 3), max_iter=5, backend=b),
+    lambda b: MLP(hidden_layer_sizes=4, solver="sgd", max_iter=3, batch_size=7, backend=b),
 ])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fit_predict_score_shapes(make, backend) -> None:
@@ -90,22 +102,29 @@ def test_fit_predict_score_shapes(make, backend) -> None:
     est = make(backend)
     assert est.fit(X, Y) is est
     assert est.predict(X).shape == (40, 2)
-    assert est.predict(X[:0]).shape == (0, 2)
+    with pytest.raises(ValueError, match="0 sample"):  # scikit-learn's rule
+        est.predict(X[:0])
     assert isinstance(est.score(X, Y), float)
-    assert est.loss_history_.shape == (est.max_iter,) and est.n_iter_ == est.max_iter
+    assert len(est.loss_curve_) == est.n_iter_ <= est.max_iter
     assert est.n_features_in_ == 3 and est.backend_ == backend
     est.fit(X, Y[:, 0])  # 1-D y gives 1-D predictions
     assert est.predict(X).shape == (40,)
-    est.fit(X[:, 0], Y[:, 0])  # 1-D X is one feature
-    assert est.predict(X[:5, 0]).shape == (5,)
-    with pytest.raises(ValueError, match="features"):
+    est.fit(X[:, :1], Y[:, 0])
+    assert est.predict(X[:5, :1]).shape == (5,)
+    with pytest.raises(ValueError, match="X has 3 features, but .* is expecting 1 features"):
         est.predict(X)
 
 
 def test_float32_input_stays_float32() -> None:
     x, y, fx = make_cubic(n=100, random_state=0)
-    m = MLP(max_iter=50, random_state=0).fit(x.astype(np.float32), y.astype(np.float32))
+    for solver in ("sgd", "adam"):
+        m = MLP(solver=solver, max_iter=50, random_state=0).fit(x.astype(np.float32),
+                                                               y.astype(np.float32))
+        assert m.coefs_[0].dtype == np.float32 and m.predict(x).dtype == np.float32
+    m = seed_mlp(max_iter=50, random_state=0).fit(x.astype(np.float32), y.astype(np.float32))
     assert m.coefs_[0].dtype == np.float32 and m.predict(x).dtype == np.float32
+    m = LinearRegression(max_iter=50).fit(x.astype(np.float32), y.astype(np.float32))
+    assert m.predict(x).dtype == np.float32
 
 
 def test_score_is_r2(cubic) -> None:
@@ -115,7 +134,7 @@ def test_score_is_r2(cubic) -> None:
     r2 = 1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2)
     assert m.score(x, y) == pytest.approx(r2)
     # A model fit on noise-free data scores close to 1.
-    assert MLP(random_state=0).fit(x, fx).score(x, fx) > 0.999
+    assert seed_mlp(random_state=0).fit(x, fx).score(x, fx) > 0.999
 
 
 @pytest.mark.parametrize("cls", [LinearRegression, MLP])
@@ -131,8 +150,10 @@ def test_random_state_makes_fits_repeatable(cls, cubic) -> None:
 
 def test_minibatch_shuffling_is_repeatable_and_learns(cubic) -> None:
     x, y, fx = cubic
-    a = MLP(hidden=(16,), lr=0.05, max_iter=40, batch_size=32, random_state=2).fit(x, y)
-    b = MLP(hidden=(16,), lr=0.05, max_iter=40, batch_size=32, random_state=2).fit(x, y)
+    kw = dict(hidden_layer_sizes=(16,), solver="sgd", learning_rate_init=0.05, momentum=0.0,
+              max_iter=40, batch_size=32, tol=0.0, random_state=2)
+    a = MLP(**kw).fit(x, y)
+    b = MLP(**kw).fit(x, y)
     assert a.loss_history_.tobytes() == b.loss_history_.tobytes()
     assert a.loss_history_[-1] < 0.5 * a.loss_history_[0]
     assert _rmse(a.predict(x), fx) < 8.0
@@ -140,45 +161,55 @@ def test_minibatch_shuffling_is_repeatable_and_learns(cubic) -> None:
 
 def test_deep_network_learns(cubic) -> None:
     x, y, fx = cubic
-    m = MLP(hidden=(16, 16), max_iter=1500, random_state=0).fit(x, y)
+    m = seed_mlp(hidden_layer_sizes=(16, 16), max_iter=1500, random_state=0).fit(x, y)
     assert _rmse(m.predict(x), fx) < 4.0
 
 
 def test_params_and_repr() -> None:
-    m = MLP(hidden=(4,), lr=0.01)
-    assert m.get_params() == dict(hidden=(4,), lr=0.01, max_iter=5000, batch_size=None,
-                                  backend=None, random_state=None, verbose=False)
-    assert repr(m) == "MLP(hidden=(4,), lr=0.01)"
+    m = MLP(hidden_layer_sizes=(4,), learning_rate_init=0.01)
+    params = m.get_params()
+    assert params["hidden_layer_sizes"] == (4,) and params["solver"] == "adam"
+    assert params["learning_rate_init"] == 0.01 and params["batch_size"] == "auto"
+    assert repr(m) == "MLPRegressor(hidden_layer_sizes=(4,), learning_rate_init=0.01)"
     assert m.set_params(max_iter=7) is m and m.max_iter == 7
-    with pytest.raises(ValueError, match="invalid parameter 'hiden'"):
+    with pytest.raises(ValueError, match="Invalid parameter 'hiden'"):
         m.set_params(hiden=3)
     assert repr(LinearRegression()) == "LinearRegression()"
+    assert MLP is MLPRegressor
 
 
 @pytest.mark.parametrize("cls", [LinearRegression, MLP])
 def test_divergence_raises_a_clear_error(cls, cubic) -> None:
     x, y, _ = cubic
-    m = cls(lr=1e3, max_iter=500, random_state=0)
+    m = (LinearRegression(lr=1e3, max_iter=500, random_state=0) if cls is LinearRegression
+         else seed_mlp(learning_rate_init=1e3, max_iter=500, random_state=0))
     with pytest.raises(DivergenceError, match=r"diverged.*iteration \d+.*lower the learning rate"):
         m.fit(x, y)
-    assert not hasattr(m, "loss_history_")
+    assert not hasattr(m, "loss_curve_") and not hasattr(m, "n_features_in_")
 
 
 def test_divergence_in_composed_path(cubic) -> None:
     x, y, _ = cubic
     with pytest.raises(DivergenceError, match="iteration"):
-        MLP(hidden=(8, 8), lr=1e3, max_iter=200, random_state=0).fit(x, y)
+        seed_mlp(hidden_layer_sizes=(8, 8), learning_rate_init=1e3, max_iter=200,
+                 n_iter_no_change=200, random_state=0).fit(x, y)
 
 
 def test_not_fitted() -> None:
+    import sklearn.exceptions
+
+    assert NotFittedError is sklearn.exceptions.NotFittedError
     with pytest.raises(NotFittedError, match="not fitted"):
         MLP().predict([[1.0]])
 
 
 @pytest.mark.parametrize("kwargs,exc,match", [
-    (dict(lr=0), ValueError, "lr"), (dict(lr=float("inf")), ValueError, "lr"),
-    (dict(max_iter=0), ValueError, "max_iter"), (dict(hidden=(3, 0)), ValueError, "hidden"),
-    (dict(hidden="10"), ValueError, "hidden"), (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(learning_rate_init=0), ValueError, "learning_rate_init"),
+    (dict(max_iter=0), ValueError, "max_iter"), (dict(hidden_layer_sizes=(3, 0)), ValueError,
+                                                 "hidden_layer_sizes"),
+    (dict(hidden_layer_sizes="10"), ValueError, "hidden_layer_sizes"),
+    (dict(batch_size=0), ValueError, "batch_size"), (dict(solver="lbfgs"), ValueError, "solver"),
+    (dict(momentum=1.0), ValueError, "momentum"),
     (dict(backend="cuda"), ValueError, "unknown or unavailable backend"),
     (dict(random_state="x"), ValueError, "random_state"),
 ])
@@ -188,12 +219,14 @@ def test_bad_hyper_parameters(kwargs, exc, match) -> None:
 
 
 @pytest.mark.parametrize("X,y,exc,match", [
-    ([[0.0], [1.0]], [0.0], ValueError, "records"),
-    (np.zeros((0, 1)), np.zeros(0), ValueError, "0 records"),
+    ([[0.0], [1.0]], [0.0], ValueError, "inconsistent numbers of samples"),
+    (np.zeros((0, 1)), np.zeros(0), ValueError, "0 sample"),
+    (np.zeros((3, 0)), np.zeros(3), ValueError, "0 feature"),
     ([[0.0], [np.nan]], [0.0, 1.0], ValueError, "NaN"),
-    ([[0.0], [1.0]], [0.0, np.inf], ValueError, "NaN or infinity"),
-    ([["a"], ["b"]], [0.0, 1.0], TypeError, "numeric"),
-    (np.zeros((2, 1, 1)), [0.0, 1.0], ValueError, "1-D or 2-D"),
+    ([[0.0], [1.0]], [0.0, np.inf], ValueError, "infinity"),
+    ([["a"], ["b"]], [0.0, 1.0], ValueError, "could not convert string to float"),
+    (np.zeros((2, 1, 1)), [0.0, 1.0], ValueError, "Found array with dim 3"),
+    (np.zeros(2), [0.0, 1.0], ValueError, "Expected 2D array, got 1D array"),
 ])
 def test_bad_data(X, y, exc, match) -> None:
     for est in (MLP(max_iter=2), LinearRegression(max_iter=2)):
@@ -205,13 +238,14 @@ def test_fit_does_not_modify_its_inputs(cubic) -> None:
     x, y, _ = cubic
     x0, y0 = x.copy(), y.copy()
     MLP(max_iter=10).fit(x, y)
+    seed_mlp(max_iter=10).fit(x, y)
     LinearRegression(max_iter=10).fit(x, y)
     assert np.array_equal(x, x0) and np.array_equal(y, y0)
 
 
 def test_verbose_shows_progress(capsys) -> None:
     x, y, _ = make_cubic(n=50, random_state=0)
-    MLP(max_iter=100, verbose=True).fit(x, y)
+    seed_mlp(max_iter=100, verbose=True).fit(x, y)
     assert "100/100" in capsys.readouterr().err
-    MLP(max_iter=100).fit(x, y)
+    seed_mlp(max_iter=100).fit(x, y)
     assert capsys.readouterr().err == ""

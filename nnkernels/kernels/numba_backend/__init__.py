@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import conv, dense, elementwise, pool, rowwise, training
+from . import conv, dense, elementwise, optim, pool, rowwise, training
 from .activations import relu_backward, relu_forward, softmax
 from .conv import conv2d_backward, conv2d_forward
 from .dense import linear_backward, linear_forward, linear_relu_forward
 from .losses import mse_loss, softmax_cross_entropy
-from .optim import sgd_momentum_update, sgd_update
+from .optim import adam_update, sgd_momentum_update, sgd_update
 from .pool import maxpool2d_backward, maxpool2d_forward
 from .training import mlp_train
 
@@ -26,7 +26,7 @@ def warmup() -> None:
     """Compile (or load from cache) every jitted driver, serial and parallel, for float32 and
     float64, so that no later call, whatever its size, compiles."""
     for dtype in (np.float32, np.float64):
-        for module in (dense, elementwise, rowwise, conv, pool):
+        for module in (dense, elementwise, rowwise, optim, conv, pool):
             module.warmup(dtype)
     training.warmup()
 

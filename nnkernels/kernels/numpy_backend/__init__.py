@@ -8,7 +8,7 @@ from .activations import relu_backward, relu_forward, softmax
 from .conv import conv2d_backward, conv2d_forward
 from .dense import linear_backward, linear_forward, linear_relu_forward
 from .losses import mse_loss, softmax_cross_entropy
-from .optim import sgd_momentum_update, sgd_update
+from .optim import adam_update, sgd_momentum_update, sgd_update
 from .pool import maxpool2d_backward, maxpool2d_forward
 from .training import mlp_train
 
