@@ -75,8 +75,16 @@ class MLP(BaseEstimator):
                       else rng.uniform(-1.0, 1.0, fan_out).astype(dt))
         return ws, bs
 
-    def fit(self, X: object, y: object) -> MLP:
-        """Fit on X (N, D) or (N,) and y (N, O) or (N,); returns self."""
+    def fit(self, X: object, y: object, *, client: object = None) -> MLP:
+        """Fit on X (N, D) or (N,) and y (N, O) or (N,); returns self.
+
+        Dask arrays train across a cluster (``nnkernels.distributed``; ``client``: a
+        ``distributed.Client``, default the current one, else a LocalCluster for the fit).
+        """
+        if _is_dask(X) or _is_dask(y):
+            from ..distributed import fit_estimator
+
+            return fit_estimator(self, X, y, client=client)
         hidden = self._check_hidden()
         lr, max_iter = self._check_lr(), self._check_max_iter()
         batch_size = self._check_batch_size()
@@ -177,6 +185,15 @@ class MLP(BaseEstimator):
 
     # -- predict -------------------------------------------------------------------------------
 
+    def predict(self, X: object) -> np.ndarray:
+        """Predictions for X (N, D): (N,) when fitted on a 1-D y, else (N, O); a dask array
+        for a dask X (block by block on the cluster)."""
+        if _is_dask(X):
+            from ..distributed import predict_estimator
+
+            return predict_estimator(self, X)
+        return super().predict(X)
+
     def _forward(self, Xs: np.ndarray) -> np.ndarray:
         """Standardised predictions for standardised X, through the backend's kernels."""
         be = self._backend()
@@ -184,6 +201,11 @@ class MLP(BaseEstimator):
         for w, b in zip(self.coefs_[:-1], self.intercepts_[:-1], strict=True):
             a = be.linear_relu_forward(a, w, b)
         return be.linear_forward(a, self.coefs_[-1], self.intercepts_[-1])
+
+
+def _is_dask(a: object) -> bool:
+    """A dask collection, recognised without importing dask."""
+    return type(a).__module__.split(".")[0] == "dask"
 
 
 def _progress(verbose: bool, total: int, desc: str):
