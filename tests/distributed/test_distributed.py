@@ -214,3 +214,13 @@ def test_estimator_on_dask_arrays(client) -> None:
                                rtol=1e-7, atol=1e-7)
     with pytest.raises(ValueError, match="one hidden layer"):
         MLP(hidden=(4, 4)).fit(X, Y, client=client)
+
+
+def test_demo_dask_command(capsys) -> None:
+    from nnkernels.cli import main
+
+    assert main(["demo-dask", "--records", "200000", "--block", "50000", "--iters", "2",
+                 "--workers", "1", "--hidden", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "200,000 records in 4 blocks" in out and "memory limit per worker" in out
+    assert out.count("M records/s") == 2 and "RMSE" in out
