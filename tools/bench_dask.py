@@ -16,8 +16,8 @@ import distributed
 import numpy as np
 
 import nnkernels
-from nnkernels.cli.demo_dask import dataset
 from nnkernels.distributed import cluster, fit_mlp
+from nnkernels.distributed import make_cubic_blocks as dataset
 
 
 def _params(h: int) -> list[np.ndarray]:

@@ -10,7 +10,6 @@ import numpy as np
 
 from ._common import load_line
 
-LOW, HIGH, NOISE = 0.0, 5.0, 10.0  # the seed's data: x on [0, 5], y = x**3 + 4 + N(0, 10)
 DEFAULT_RECORDS = 36_000_000  # 576 MB of float64 x and y: more than DEFAULT_MEMORY_LIMIT
 BIG_RECORDS = 400_000_000
 DEFAULT_MEMORY_LIMIT = "512MiB"
@@ -43,35 +42,31 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--iters", type=int, default=4, help="training steps (default 4)")
     p.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the weights")
+    p.add_argument("--quiet", action="store_true",
+                   help="results only: no load average and no line per step")
     p.set_defaults(run=run)
 
 
-def _x_block(n: int, block: int, block_id: tuple[int, ...]) -> np.ndarray:
-    """Block ``block_id[0]`` of x: N points evenly spaced on [LOW, HIGH], as make_cubic."""
-    lo = block_id[0] * block
-    idx = np.arange(lo, min(lo + block, n), dtype=np.float64)
-    return (LOW + (HIGH - LOW) * idx / max(n - 1, 1)).reshape(-1, 1)
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
 
 
-def _y_block(n: int, block: int, seed: int, block_id: tuple[int, ...]) -> np.ndarray:
-    """Block ``block_id[0]`` of y = x**3 + 4 + noise; the noise seeded per block, so that a
-    recomputed block (a lost worker, a streamed step) is the same."""
-    x = _x_block(n, block, block_id)
-    rng = np.random.default_rng([seed, block_id[0]])
-    return x**3 + 4.0 + rng.normal(0.0, NOISE, x.shape)
+def _parse_bytes(text: str) -> int:
+    from . import CommandError
 
-
-def dataset(n: int, block: int, seed: int):
-    """(X, Y) dask arrays (N, 1) of the seed's data, each block generated where it is used."""
-    import dask.array as da
-
-    chunks = (tuple(min(block, n - i) for i in range(0, n, block)), (1,))
-    meta = np.empty((0, 0))
-    X = da.map_blocks(_x_block, n, block, chunks=chunks, dtype=np.float64, meta=meta,
-                      name=f"cubic-x-{n}-{block}")
-    Y = da.map_blocks(_y_block, n, block, seed, chunks=chunks, dtype=np.float64, meta=meta,
-                      name=f"cubic-y-{n}-{block}-{seed}")
-    return X, Y
+    units = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "kb": 10**3,
+             "mb": 10**6, "gb": 10**9, "tb": 10**12, "b": 1, "": 1}
+    t = text.strip().lower()
+    num = t.rstrip("kmgtib")
+    try:
+        return int(float(num) * units[t[len(num):]])
+    except (KeyError, ValueError):
+        raise CommandError(f"--memory-limit must be a size such as 512MiB or 2GB, "
+                           f"got {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,43 +74,37 @@ def run(args: argparse.Namespace) -> int:
     from . import CommandError
 
     try:
-        import distributed
-
-        from nnkernels.distributed import cluster, fit_estimator
+        from nnkernels.distributed import cluster, fit_estimator, make_cubic_blocks
+        from nnkernels.distributed.data import HIGH, LOW, NOISE
     except ImportError as exc:
         raise CommandError(f"the dask extra is missing: pip install \"nnkernels[dask]\" ({exc})"
                            ) from None
-    from dask.utils import format_bytes, parse_bytes
-
     from nnkernels.models import MLP
 
     n = args.records if args.records is not None else (BIG_RECORDS if args.big
                                                        else DEFAULT_RECORDS)
     if n < 1 or args.block < 1 or args.workers < 1 or args.iters < 1:
         raise CommandError("--records, --block, --workers and --iters must be >= 1")
-    X, Y = dataset(n, args.block, args.seed)
+    say = (lambda *a, **k: None) if args.quiet else print
+    X, Y = make_cubic_blocks(n, args.block, args.seed)
     nbytes = X.nbytes + Y.nbytes
-    print(load_line())
-    if args.scheduler:
-        client = distributed.Client(args.scheduler, timeout="30s")
-        lc = None
-    else:
-        lc = cluster.local_cluster(args.workers, memory_limit=parse_bytes(args.memory_limit))
-        client = distributed.Client(lc, set_as_default=False)
+    say(load_line())
+    client, lc = cluster.connect(args.scheduler, args.workers,
+                                 memory_limit=_parse_bytes(args.memory_limit))
     try:
-        info = client.scheduler_info(n_workers=-1)["workers"]
+        info = cluster.workers_info(client)
         limits = [w.get("memory_limit") or 0 for w in info.values()]
         where = args.scheduler or f"a LocalCluster on 127.0.0.1 ({len(info)} worker processes)"
         print(f"cluster: {where}; memory limit per worker "
-              f"{format_bytes(min(limits)) if limits and min(limits) else 'none'}")
-        print(f"data: {n:,} records in {X.numblocks[0]} blocks, {format_bytes(nbytes)} "
+              f"{_bytes(min(limits)) if limits and min(limits) else 'none'}")
+        print(f"data: {n:,} records in {X.numblocks[0]} blocks, {_bytes(nbytes)} "
               f"(x and y float64), generated block by block on the workers")
         est = MLP(hidden=args.hidden, lr=args.lr, max_iter=args.iters, random_state=args.seed)
 
         def show(step) -> None:
-            print(f"step {step.iteration + 1}/{args.iters}: loss {step.loss:.5g}  "
-                  f"{step.seconds:.2f} s  {step.records_per_s / 1e6:.1f} M records/s",
-                  flush=True)
+            say(f"step {step.iteration + 1}/{args.iters}: loss {step.loss:.5g}  "
+                f"{step.seconds:.2f} s  {step.records_per_s / 1e6:.1f} M records/s",
+                flush=True)
 
         t0 = time.perf_counter()
         fit_estimator(est, X, Y, client=client, callback=show)
@@ -124,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         rmse = float(np.sqrt(np.mean((est.predict(xs) - (xs**3 + 4.0)) ** 2)))
         print(f"fit: {total:.1f} s in all (scaling pass included); RMSE against x**3 + 4 on "
               f"200 points: {rmse:.3g} (noise sd {NOISE:g})")
-        print(load_line())
+        say(load_line())
     finally:
         client.close()
         if lc is not None:

@@ -28,6 +28,7 @@ _EXPORTS = {
     "Step": "nnkernels.distributed.training",
     "cluster": "nnkernels.distributed.cluster",
     "check_workers": "nnkernels.distributed.cluster",
+    "make_cubic_blocks": "nnkernels.distributed.data",
     "fit_estimator": "nnkernels.distributed.estimators",
     "predict_estimator": "nnkernels.distributed.estimators",
 }

@@ -124,3 +124,22 @@ def one_numba_thread() -> None:
 
         numba.set_num_threads(1)
         _thread.ready = True
+
+
+def workers_info(client: distributed.Client) -> dict[str, dict[str, Any]]:
+    """The scheduler's record of every worker (address -> info with ``memory_limit``)."""
+    try:
+        info = client.scheduler_info(n_workers=-1)  # newer distributed lists 5 by default
+    except TypeError:
+        info = client.scheduler_info()
+    return info["workers"]
+
+
+def connect(address: str | None = None, n_workers: int = DEFAULT_WORKERS,
+            **cluster_kwargs: Any) -> tuple[distributed.Client, Any]:
+    """(client, cluster): a client of the scheduler at ``address`` (cluster None), else of a
+    new local_cluster(n_workers, **cluster_kwargs); close both when done."""
+    if address:
+        return distributed.Client(address, timeout="30s"), None
+    lc = local_cluster(n_workers, **cluster_kwargs)
+    return distributed.Client(lc, set_as_default=False), lc
