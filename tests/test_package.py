@@ -165,3 +165,19 @@ def test_numba_tunables_live_in_config() -> None:
                 for const in ast.walk(node.value):
                     if isinstance(const, ast.Constant) and isinstance(const.value, (int, float)):
                         assert abs(const.value) < 100, (path.name, ast.unparse(node))
+
+
+def test_only_the_distributed_package_imports_dask() -> None:
+    """dask is an optional extra: no module outside nnkernels/distributed/ imports it, and
+    importing nnkernels (or nnkernels.distributed itself, or the estimators) loads no dask."""
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("distributed/"):
+            continue
+        names = _imports(path)
+        assert not any(n.split(".")[0] in ("dask", "distributed") for n in names), rel
+    code = ("import sys, nnkernels, nnkernels.distributed, nnkernels.models, nnkernels.cli; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

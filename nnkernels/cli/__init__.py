@@ -14,6 +14,7 @@ from collections.abc import Sequence
 COMMANDS = {
     "demo": "nnkernels.cli.demo",
     "demo-conv": "nnkernels.cli.demo_conv",
+    "demo-dask": "nnkernels.cli.demo_dask",
     "example": "nnkernels.cli.example",
     "bench": "nnkernels.cli.bench",
     "report": "nnkernels.cli.report",
@@ -27,6 +28,7 @@ DESCRIPTION = """CPU kernels for training small neural networks (a numpy referen
 backend behind one interface): demos, benchmarks and reports."""
 EPILOG = """first steps:
   nnkernels demo                  fit the seed's cubic on both backends, with timings
+  nnkernels demo-dask             the same network across a dask cluster, data > memory
   nnkernels bench --quick         time the kernels (a few minutes), then write the report
   nnkernels compare A.json B.json did it get faster? exit status 1 on a regression
   nnkernels machine               this machine's peak GFLOP/s and memory bandwidth

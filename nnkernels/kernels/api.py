@@ -149,12 +149,8 @@ class Backend:
         *added* (mini-batches, record chunks); ``dx_out`` is overwritten. ``need_dx=False``
         skips dx and returns None for it.
         """
-        x, w, _ = self._dense_args(x, w, None)
-        dy = v.as_float_array("dy", dy, 2)
-        v.common_dtype(x=x, dy=dy)
-        v.check_dim("dy", dy.shape[0], "rows", "x", x.shape[0], "rows", dy, x)
-        v.check_dim("dy", dy.shape[1], "columns", "w", w.shape[1], "columns", dy, w)
-        dy = v.contiguous(dy)
+        x, w, dy = v.check_linear_backward(x, w, dy)
+        x, w, dy = v.contiguous(x), v.contiguous(w), v.contiguous(dy)
         (n, d), h = x.shape, w.shape[1]
         inputs = (x, w, dy)
         dx = self._input_grad("dx_out", need_dx, dx_out, (n, d), x.dtype, inputs)
@@ -462,6 +458,33 @@ class Backend:
             losses.target[...] = 0
         _done(*outs)
         return losses.done()
+
+    def mlp_grad(self, x: object, y: object, params: list[np.ndarray],
+                 grads_out: list[np.ndarray] | None = None
+                 ) -> tuple[float, list[np.ndarray]]:
+        """(loss sum, [gw1, gb1, gw2, gb2]) of the MLP of :meth:`mlp_train` on x (N, D), y (N, O).
+
+        The loss is 0.5 * sum((pred - y)**2) as a float64 and the gradients are SUMS over the
+        records (not means), so that record chunks add up: divide by N * O for the gradient of
+        :meth:`mlp_train`'s mean loss. ``params`` are only read. As for every backward, the
+        gradients accumulate: ``grads_out``, when given (4 arrays shaped like params), gets them
+        *added*; else new zeroed arrays are returned. No record or no output gives loss 0.0
+        and adds nothing.
+        """
+        x = v.as_float_array("x", x, 2)
+        y = v.as_float_array("y", y, 2)
+        params = v.check_mlp_params(params, x, y, in_place=False)
+        if grads_out is not None:
+            v.check_mlp_grads(grads_out, params)
+        x, y = v.contiguous(x), v.contiguous(y)
+        params = [v.contiguous(p) for p in params]
+        inputs = (x, y, *params)
+        outs = [_Out(f"grads_out[{i}]", None if grads_out is None else grads_out[i], p.shape,
+                     p.dtype, inputs, accumulate=True) for i, p in enumerate(params)]
+        loss = 0.0
+        if y.size:
+            loss = self._impl.mlp_grad(x, y, *params, *(o.target for o in outs))
+        return float(loss), list(_done(*outs))  # type: ignore[arg-type]
 
 
 def _backend_by_name(name: str) -> Backend:

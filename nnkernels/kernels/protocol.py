@@ -119,5 +119,14 @@ class KernelBackend(Protocol):
         step, whose gradient the step follows (N * O >= 1, n_iter >= 1).
         """
 
+    def mlp_grad(self, x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray,
+                 w2: np.ndarray, b2: np.ndarray, gw1: np.ndarray, gb1: np.ndarray,
+                 gw2: np.ndarray, gb2: np.ndarray) -> float:
+        """Return the loss SUM 0.5 * sum((pred - y)**2) (float64) of the records of x (N, D),
+        y (N, O) under the MLP of ``mlp_train``, and ACCUMULATE its gradient sums (not means)
+        into gw1 (D, H), gb1 (H,), gw2 (H, O), gb2 (O,); the parameters are not changed
+        (N * O >= 1). Chunks of records add up: one call over all records equals the sum of
+        calls over its pieces (up to rounding)."""
+
     def warmup(self) -> None:
         """Compile (or load from cache) everything, so that later calls never compile."""

@@ -91,6 +91,21 @@ def check_positive_float(name: str, value: object) -> float:
     return result
 
 
+def check_linear_backward(x: object, w: object, dy: object
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x (N, D), w (D, H), dy (N, H) of linear_backward: float arrays of one dtype whose shapes
+    fit (also applied to stand-ins of chunked arrays, so that every caller gets one message)."""
+    x = as_float_array("x", x, 2)
+    w = as_float_array("w", w, 2)
+    common_dtype(x=x, w=w)
+    check_dim("x", x.shape[1], "columns", "w", w.shape[0], "rows", x, w)
+    dy = as_float_array("dy", dy, 2)
+    common_dtype(x=x, dy=dy)
+    check_dim("dy", dy.shape[0], "rows", "x", x.shape[0], "rows", dy, x)
+    check_dim("dy", dy.shape[1], "columns", "w", w.shape[1], "columns", dy, w)
+    return x, w, dy
+
+
 def check_lr(lr: object) -> float:
     """Return ``lr`` as a float if it is a positive finite real number, else raise ValueError."""
     return check_positive_float("lr", lr)
@@ -287,11 +302,13 @@ def check_argmax(argmax: object, dy: np.ndarray, plane_size: int) -> np.ndarray:
 MLP_PARAM_NAMES = ("w1", "b1", "w2", "b2")
 
 
-def check_mlp_params(params: object, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+def check_mlp_params(params: object, x: np.ndarray, y: np.ndarray,
+                     in_place: bool = True) -> list[np.ndarray]:
     """Check ``params`` = [w1 (D, H), b1 (H,), w2 (H, O), b2 (O,)] against x (N, D), y (N, O).
 
     Each must be a writeable float ndarray (they are updated in place), all of x's dtype,
-    sharing no memory with one another.
+    sharing no memory with one another. ``in_place=False`` (the parameters are only read, as in
+    ``mlp_grad``): any float array-like, read-only included.
     """
     if isinstance(params, np.ndarray) or not isinstance(params, Sequence) or len(params) != 4:
         raise ValueError("params must be a sequence of 4 arrays [w1 (D, H), b1 (H,), w2 (H, O), "
@@ -299,7 +316,9 @@ def check_mlp_params(params: object, x: np.ndarray, y: np.ndarray) -> list[np.nd
                          + (f" of length {len(params)}" if isinstance(params, Sequence) else ""))
     checked = []
     for i, (name, p, ndim) in enumerate(zip(MLP_PARAM_NAMES, params, (2, 1, 2, 1), strict=True)):
-        checked.append(check_param(p, f"params[{i}] ({name})", ndim))
+        label = f"params[{i}] ({name})"
+        checked.append(check_param(p, label, ndim) if in_place
+                       else as_float_array(label, p, ndim))
     w1, b1, w2, b2 = checked
     common_dtype(x=x, y=y, w1=w1, b1=b1, w2=w2, b2=b2)
     check_dim("x", x.shape[1], "columns", "w1", w1.shape[0], "rows", x, w1)
@@ -310,8 +329,26 @@ def check_mlp_params(params: object, x: np.ndarray, y: np.ndarray) -> list[np.nd
     check_dim("y", y.shape[1], "columns", "w2", w2.shape[1], "columns", y, w2)
     for i in range(4):
         for j in range(i + 1, 4):
-            if checked[i].size and checked[j].size and np.may_share_memory(checked[i],
-                                                                           checked[j]):
+            if in_place and checked[i].size and checked[j].size and np.may_share_memory(
+                    checked[i], checked[j]):
                 raise ValueError(f"params[{i}] ({MLP_PARAM_NAMES[i]}) and params[{j}] "
                                  f"({MLP_PARAM_NAMES[j]}) share memory")
+    return checked
+
+
+def check_mlp_grads(grads: object, params: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Check ``grads_out`` = [gw1, gb1, gw2, gb2]: writeable ndarrays of the shapes and dtype of
+    ``params`` (checked), sharing no memory with one another (each is accumulated into)."""
+    names = [f"grads_out[{i}] (g{n})" for i, n in enumerate(MLP_PARAM_NAMES)]
+    if isinstance(grads, np.ndarray) or not isinstance(grads, Sequence) or len(grads) != 4:
+        raise ValueError("grads_out must be a sequence of 4 arrays [gw1, gb1, gw2, gb2] shaped "
+                         f"like params, got {type(grads).__name__}"
+                         + (f" of length {len(grads)}" if isinstance(grads, Sequence) else ""))
+    checked = [check_out(n, g, p.shape, p.dtype) for n, g, p in zip(names, grads, params,
+                                                                    strict=True)]
+    for i in range(4):
+        for j in range(i + 1, 4):
+            if checked[i].size and checked[j].size and np.may_share_memory(checked[i],
+                                                                           checked[j]):
+                raise ValueError(f"{names[i]} and {names[j]} share memory")
     return checked

@@ -360,6 +360,11 @@ class _Workspace:
         self.dacts = [np.empty((batch, h), dt) for h in widths]  # gradients w.r.t. acts
 
 
+def _is_dask(a: object) -> bool:
+    """A dask collection, recognised without importing dask (the core never imports it)."""
+    return type(a).__module__.split(".")[0] == "dask"
+
+
 def _interleave(coefs: list[np.ndarray], intercepts: list[np.ndarray]):
     """w0, b0, w1, b1, ... (the layout of the flat parameter buffer)."""
     for w, b in zip(coefs, intercepts, strict=True):
@@ -388,6 +393,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+    @atomic
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: object, y: object, *, client: object = None) -> MLPRegressor:
+        """Train from scratch on X (N, D) and y; returns self. Dask arrays train full-batch
+        across a cluster (``nnkernels.distributed``; ``client``: a ``distributed.Client``,
+        default the current one, else a LocalCluster for the fit)."""
+        if _is_dask(X) or _is_dask(y):
+            from ..distributed import fit_estimator
+
+            return fit_estimator(self, X, y, client=client)
+        return self._fit(X, y, incremental=False, classes=None)
 
     @atomic
     @_fit_context(prefer_skip_nested_validation=True)
@@ -422,7 +439,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return float(r2_score(target, out))
 
     def predict(self, X: object) -> np.ndarray:
-        """Predictions (N,) when fitted on a 1-D y, else (N, O), in the fitted dtype."""
+        """Predictions (N,) when fitted on a 1-D y, else (N, O), in the fitted dtype; a dask
+        array for a dask X (block by block on the cluster)."""
+        if _is_dask(X):
+            from ..distributed import predict_estimator
+
+            return predict_estimator(self, X)
         out = self._outputs(X).astype(np.float64) * self.y_scale_ + self.y_mean_
         out = out.astype(self.dtype_)
         return out.reshape(-1) if self._y_1d else out

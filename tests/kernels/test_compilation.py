@@ -105,6 +105,9 @@ def check(dtype_name: str) -> None:
         params = [w.copy(), np.zeros(h, dtype), rng.standard_normal((h, 2)).astype(dtype),
                   np.zeros(2, dtype)]
         be.mlp_train(x, rng.standard_normal((n, 2)).astype(dtype), params, 1e-4, 2)
+        be.mlp_grad(x, rng.standard_normal((n, 2)).astype(dtype), params)
+        be.mlp_grad(x, rng.standard_normal((n, 1)).astype(dtype), [params[0], params[1],
+                    params[2][:, :1].copy(), params[3][:1].copy()])
     for shape, stride, pad in [((64, 3, 16, 16), 1, 1), ((8, 2, 9, 7), 2, 0)]:
         xx = rng.standard_normal(shape).astype(dtype)
         ww = rng.standard_normal((4, shape[1], 3, 3)).astype(dtype)

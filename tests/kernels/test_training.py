@@ -207,3 +207,155 @@ BAD_CALLS = [
 @pytest.mark.parametrize("call,exc,words", BAD_CALLS)
 def test_bad_input_raises_same_error_everywhere(call, exc, words) -> None:
     assert_same_error(call, exc, words)
+
+
+# -- mlp_grad: loss and gradient sums of one chunk, accumulated -----------------------------------
+
+def _grad_compare(n, d, h, o, dtype) -> None:
+    """Every backend's loss sum and gradient sums equal the numpy reference's."""
+    x, y, params = mlp_problem(n, d, h, o, dtype)
+    results = {}
+    for name in BACKENDS:
+        before = [a.copy() for a in params]
+        loss, grads = nnkernels.get_backend(name).mlp_grad(x, y, params)
+        assert isinstance(loss, float)
+        assert [g.shape for g in grads] == [p.shape for p in params]
+        assert all(g.dtype == dtype for g in grads)
+        for a, b in zip(params, before, strict=True):
+            assert a.tobytes() == b.tobytes()  # params are only read
+        results[name] = (loss, grads)
+    ref_loss, ref_grads = results["numpy"]
+    for loss, grads in results.values():
+        # Sums over N records: the tolerance grows with sqrt(N) and the magnitude.
+        assert_close(np.array(loss), np.array(ref_loss), max(n, 1), dtype=dtype)
+        for g, r in zip(grads, ref_grads, strict=True):
+            assert_close(g, r, max(n, 1), dtype=dtype)
+
+
+@pytest.mark.parametrize("shape", [(0, 1, 10, 1), (1, 1, 10, 1), (3, 2, 5, 2), (700, 1, 10, 1),
+                                   (257, 4, 33, 3), (20_000, 1, 16, 1), (20_000, 2, 64, 1),
+                                   (6, 0, 3, 1), (6, 2, 3, 0), (6, 2, 0, 1)], ids=str)
+def test_mlp_grad_matches_reference(shape, dtype) -> None:
+    _grad_compare(*shape, dtype)
+
+
+@given(n=st.integers(0, 600), d=st.integers(1, 5), h=st.integers(1, 48), o=st.integers(1, 3),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_mlp_grad_matches_reference_any_shape(n, d, h, o, dtype) -> None:
+    _grad_compare(n, d, h, o, dtype)
+
+
+def test_mlp_grad_is_the_sum_behind_mlp_train(backend) -> None:
+    """Loss sum / (N * O) is mlp_train's loss; lr * grad sum / (N * O) its step."""
+    x, y, params = mlp_problem(300, 2, 6, 2, np.float64)
+    loss, grads = backend.mlp_grad(x, y, params)
+    p = [a.copy() for a in params]
+    lr = 0.05
+    losses = backend.mlp_train(x, y, p, lr, 1)
+    total = x.shape[0] * y.shape[1]
+    assert loss / total == pytest.approx(losses[0], rel=1e-12)
+    for new, old, g in zip(p, params, grads, strict=True):
+        np.testing.assert_allclose(new, old - lr * g / total, rtol=1e-12, atol=1e-14)
+
+
+def test_mlp_grad_accumulates_and_chunks_add_up(backend, dtype) -> None:
+    x, y, params = mlp_problem(500, 3, 7, 2, dtype)
+    start = [np.full(p.shape, 0.25, dtype) for p in params]
+    grads = [a.copy() for a in start]
+    total = 0.0
+    for lo, hi in [(0, 123), (123, 124), (124, 124), (124, 500)]:  # an empty chunk included
+        loss, out = backend.mlp_grad(x[lo:hi], y[lo:hi], params, grads)
+        assert all(g is o for g, o in zip(grads, out, strict=True))
+        total += loss
+    whole_loss, whole = backend.mlp_grad(x, y, params)
+    assert_close(np.array(total), np.array(whole_loss), 500, dtype=dtype)
+    for g, s, w in zip(grads, start, whole, strict=True):
+        assert_close(g - s, w, 500, dtype=dtype)
+
+
+def test_mlp_grad_empty_chunks_add_nothing(backend, dtype) -> None:
+    for shape in [(0, 3, 4, 2), (5, 3, 4, 0)]:
+        x, y, params = mlp_problem(*shape, dtype)
+        grads = [np.full(p.shape, 2.0, dtype) for p in params]
+        loss, out = backend.mlp_grad(x, y, params, grads)
+        assert loss == 0.0
+        assert all(np.all(g == 2.0) for g in out)
+
+
+def test_mlp_grad_non_contiguous_and_read_only(backend) -> None:
+    x, y, params = mlp_problem(50, 3, 5, 2, np.float64)
+    ref_loss, ref = backend.mlp_grad(x, y, params)
+    ro = [np.asfortranarray(p) if p.ndim == 2 else p.copy() for p in params]
+    for p in ro:
+        p.flags.writeable = False  # scattered (deserialised) arrays may be read-only
+    store = [np.zeros((2 * p.size,)) for p in params]
+    views = [s[::2].reshape(p.shape) if p.ndim == 1 else np.asfortranarray(np.zeros(p.shape))
+             for s, p in zip(store, params, strict=True)]
+    loss, out = backend.mlp_grad(np.asfortranarray(x), y[::1], ro, views)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    for g, r in zip(out, ref, strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-13)
+
+
+def test_mlp_grad_nan_propagates(backend) -> None:
+    x, y, params = mlp_problem(40_000, 1, 10, 1, np.float64)
+    y[3, 0] = np.nan
+    loss, grads = backend.mlp_grad(x, y, params)
+    assert np.isnan(loss)
+    assert np.isnan(grads[3]).all()
+
+
+def test_mlp_grad_bitwise_equal_for_any_thread_count(dtype) -> None:
+    if "numba" not in BACKENDS:
+        pytest.skip("numba is not installed")
+    be = nnkernels.get_backend("numba")
+    results = []
+    before = nnkernels.get_num_threads()
+    try:
+        for threads in (1, 2, 1):
+            nnkernels.set_num_threads(threads)
+            for shape in [(50_000, 1, 10, 1), (9_000, 3, 64, 2)]:
+                x, y, params = mlp_problem(*shape, dtype)
+                loss, grads = be.mlp_grad(x, y, params)
+                results.append((threads, shape, np.float64(loss).tobytes(),
+                                b"".join(g.tobytes() for g in grads)))
+    finally:
+        nnkernels.set_num_threads(before)
+    assert results[0][2:] == results[2][2:] == results[4][2:]
+    assert results[1][2:] == results[3][2:] == results[5][2:]
+
+
+def _bad_grad_calls():
+    x, y, p = mlp_problem(4, 2, 3, 1, np.float64)
+    w1, b1, w2, b2 = p
+    g = [np.zeros_like(a) for a in p]
+    return [
+        ((x[:, :1], y, p), ValueError, "x has 1 columns but w1 has 2 rows"),
+        ((x, y[:3], p), ValueError, "y has 3 rows but x has 4 rows"),
+        ((x, y, [w1, b1, w2]), ValueError, "sequence of 4 arrays"),
+        ((x, y, [w1, b1, w2, b2.astype(np.float32)]), TypeError, "dtype"),
+        ((x.astype(int), y, p), TypeError, "float32 or float64"),
+        ((x, y, p, g[:3]), ValueError, "grads_out must be a sequence of 4 arrays"),
+        ((x, y, p, [g[0], g[1], g[2], np.zeros(2)]), ValueError,
+         r"grads_out\[3\] \(gb2\) has shape \(2,\)"),
+        ((x, y, p, [g[0], g[1], g[2], g[3].astype(np.float32)]), TypeError,
+         r"grads_out\[3\] \(gb2\) has dtype float32"),
+        ((x, y, p, [g[0], g[0].reshape(-1)[:3], g[2], g[3]]), ValueError, "share memory"),
+        ((x, y, p, [g[0], g[1], g[2], g[3].tolist()]), TypeError, "must be a numpy.ndarray"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_grad_calls())))
+def test_mlp_grad_bad_arguments_raise_before_any_work(case) -> None:
+    messages = set()
+    for name in BACKENDS:
+        args, exc, match = _bad_grad_calls()[case]
+        grads = args[3] if len(args) > 3 else []
+        before = [a.copy() for a in grads if isinstance(a, np.ndarray)]
+        with pytest.raises(exc, match=match) as info:
+            nnkernels.get_backend(name).mlp_grad(*args)
+        messages.add(str(info.value))
+        after = [a for a in grads if isinstance(a, np.ndarray)]
+        for a, b in zip(after, before, strict=True):
+            assert np.array_equal(a, b)
+    assert len(messages) == 1, messages

@@ -305,3 +305,81 @@ def warmup() -> None:
                       np.zeros(1, dt))
             for kind in (SINGLE, WIDE):
                 _train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1, kind, parallel)
+
+
+# -- mlp_grad: one chunk's gradient and loss sums, no update (the distributed step) -----------
+
+@njit(**JIT)
+def _grad(x, y, w1, b1, w2, b2, one, gw1, gb1, gw2, gb2, nc, kind, parallel):
+    """Add the gradient SUMS of 0.5 * sum((pred - y)**2) into gw1, gb1, gw2, gb2; return the
+    loss sum (float64). The chunk kernels and partials of _train with inv = 1: the gradient of
+    the sum, not the mean; the partials are added in chunk order, whatever runs them."""
+    d_in, n_hidden = w1.shape
+    n_out = w2.shape[1]
+    dt = x.dtype
+    wa, wb = np.ascontiguousarray(w1), np.ascontiguousarray(w2.T)
+    plen = (_padded(d_in * n_hidden) + _padded(n_out * n_hidden) + _padded(n_hidden)
+            + _padded(n_out))
+    wlen = 2 * _padded(n_hidden) + _padded(n_out)
+    part = np.zeros(nc * plen, dt)
+    work = np.zeros(nc * wlen, dt)
+    psq = np.zeros(nc * PAD)
+    if parallel:
+        _grads_parallel(kind, x, y, wa, b1, wb, b2, one, part, work, psq, nc, plen, wlen)
+    else:
+        _grads_serial(kind, x, y, wa, b1, wb, b2, one, part, work, psq, nc, plen, wlen)
+    sq = 0.0
+    for c in range(nc):
+        sq += psq[c * PAD]
+    # Partials in chunk order, laid out as in _reduce_and_step: gw1 (D, H), gw2t (O, H), gb1, gb2.
+    gw2t = np.zeros((n_out, n_hidden), dt)
+    o = 0
+    for target in (gw1.reshape(-1), gw2t.reshape(-1), gb1, gb2):
+        for i in range(target.shape[0]):
+            acc = part[o + i]
+            for c in range(1, nc):
+                acc += part[c * plen + o + i]
+            target[i] += acc
+        o += _padded(target.shape[0])
+    for j in range(n_hidden):
+        for q in range(n_out):
+            gw2[j, q] += gw2t[q, j]
+    return 0.5 * sq
+
+
+def _grad_serial(*args: object) -> float:
+    return _grad(*args, False)
+
+
+def _grad_parallel(*args: object) -> float:
+    return _grad(*args, True)
+
+
+def mlp_grad(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray,
+             b2: np.ndarray, gw1: np.ndarray, gb1: np.ndarray, gw2: np.ndarray,
+             gb2: np.ndarray) -> float:
+    """Loss sum 0.5 * sum((pred - y)**2) of the records of x, y and its gradient sums, added
+    into gw1, gb1, gw2, gb2; chunked as mlp_train (bitwise the same for any thread count)."""
+    n, d_in = x.shape
+    n_hidden, n_out = w2.shape
+    work = n_hidden * (d_in + n_out)
+    nc = n_chunks(n, work) if use_parallel(n * work) else 1
+    kind = SINGLE if d_in == 1 and n_out == 1 and n_hidden < SINGLE_MAX_HIDDEN else WIDE
+    args = (x, y, w1, b1, w2, b2, x.dtype.type(1.0), gw1, gb1, gw2, gb2, nc, kind)
+    if nc > 1:
+        return float(scheduling.run(_grad_parallel, _grad_serial, ("mlp_grad", x.shape,
+                                                                    w2.shape), *args))
+    return float(_grad_serial(*args))
+
+
+def warmup_grad() -> None:
+    """Compile (or load from cache) mlp_grad's driver, serial and parallel, both dtypes."""
+    for dt in (np.float32, np.float64):
+        x = np.zeros((4, 1), dt)
+        y = np.zeros((4, 1), dt)
+        for parallel in (False, True):
+            for kind in (SINGLE, WIDE):
+                params = (np.zeros((1, 2), dt), np.zeros(2, dt), np.zeros((2, 1), dt),
+                          np.zeros(1, dt))
+                grads = tuple(np.zeros_like(p) for p in params)
+                _grad(x, y, *params, dt(1.0), *grads, 1, kind, parallel)

@@ -44,3 +44,24 @@ def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: 
         linear_backward(x, w1, dhidden, None, dw1, db1)
         for p, g in zip(params, grads, strict=True):
             sgd_update(p.reshape(-1), g.reshape(-1), lr)
+
+
+def mlp_grad(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray,
+             b2: np.ndarray, gw1: np.ndarray, gb1: np.ndarray, gw2: np.ndarray,
+             gb2: np.ndarray) -> float:
+    """Return 0.5 * sum((pred - y)**2) and add its gradient (sums over the records, not means)
+    into gw1, gb1, gw2, gb2: forward, loss (mse_loss, sum), backward, no update."""
+    n = x.shape[0]
+    h, o = w2.shape
+    dt = x.dtype
+    hidden = np.empty((n, h), dt)
+    pred = np.empty((n, o), dt)
+    dpred = np.empty((n, o), dt)
+    dhidden = np.empty((n, h), dt)
+    linear_relu_forward(x, w1, b1, hidden)
+    linear_forward(hidden, w2, b2, pred)
+    loss = mse_loss(pred.reshape(-1), y.reshape(-1), "sum", dpred.reshape(-1))
+    linear_backward(hidden, w2, dpred, dhidden, gw2, gb2)
+    relu_backward(dhidden.reshape(-1), hidden.reshape(-1), dhidden.reshape(-1))
+    linear_backward(x, w1, dhidden, None, gw1, gb1)
+    return loss
