@@ -5,6 +5,7 @@
     python tools/tune.py parallel   # serial vs parallel drivers: PARALLEL_MIN_WORK
     python tools/tune.py conv       # conv2d numpy / numba / torch at the convolution shapes
     python tools/tune.py mlp        # mlp_train time per step, numpy vs numba
+    python tools/tune.py narrow     # D = O = 1 fused step: 4 vs 8 records (NARROW_RECORDS)
     python tools/tune.py all --smoke    # every sweep at tiny sizes (CI: the script works)
 
 Each sweep prints medians (tools/timing.py) and the load; the constants it informs live in
@@ -191,8 +192,51 @@ def sweep_mlp(args: argparse.Namespace) -> None:
               f"{t['numba'] * 1e6:10.1f}us  {t['numpy'] / t['numba']:6.1f}x", flush=True)
 
 
+def _fused_kinds(x: np.ndarray, y: np.ndarray, init: list[np.ndarray], kinds: dict[str, int],
+                 args: argparse.Namespace) -> dict[str, float]:
+    """Seconds per step of numba's fused _train with each chunk kernel kind forced."""
+    from nnkernels.kernels.numba_backend import training as tr
+    from nnkernels.kernels.numba_backend.blas import single_threaded_blas
+
+    n, d = x.shape
+    h, o = init[2].shape
+    dt = x.dtype.type
+    nc, _ = tr.plan(n, d, h, o)
+    steps = max(1, min(args.max_steps, int(2e6 / (n * h))))
+    losses = np.zeros(steps)
+    funcs = {}
+    for label, kind in kinds.items():
+        p = [a.copy() for a in init]
+        funcs[label] = lambda p=p, kind=kind: tr._train(
+            x, y, *p, dt(1e-6), dt(1.0 / (n * o)), losses, nc, kind, nc > 1)
+    with single_threaded_blas():
+        t = time_contenders(funcs, args.min_time, args.repeats)
+    return {k: v / steps for k, v in t.items()}
+
+
+def sweep_narrow(args: argparse.Namespace) -> None:
+    """D = O = 1 fused step per (N x H): one record at a time vs 4 vs 8 per inner iteration."""
+    from nnkernels.kernels.numba_backend import training as tr
+
+    rng = np.random.default_rng(0)
+    print(f"threads={args.threads}, {load_line()}; ns per step / (N x H)")
+    kinds = {"wide": tr.WIDE, "r4": tr.NARROW4, "r8": tr.NARROW8}
+    for dtype in (np.float64, np.float32):
+        for n, h in _sizes(args.mlp_sizes):
+            x = np.linspace(-1.7, 1.7, n).reshape(-1, 1).astype(dtype)
+            y = (x**3 + 0.1 * rng.standard_normal((n, 1))).astype(dtype)
+            init = [a.astype(dtype) for a in (rng.standard_normal((1, h)), rng.uniform(-1, 1, h),
+                                              rng.standard_normal((h, 1)) / np.sqrt(h),
+                                              np.zeros(1))]
+            t = _fused_kinds(x, y, init, kinds, args)
+            cells = "  ".join(f"{k} {v / (n * h) * 1e9:7.3f}" for k, v in t.items())
+            print(f"{dtype.__name__} N={n:>8} H={h:>5}: {cells}  r8/r4 {t['r8'] / t['r4']:5.2f}",
+                  flush=True)
+
+
 SWEEPS = {"kernels": sweep_kernels, "depth": sweep_depth, "parallel": sweep_parallel,
-          "conv": sweep_conv, "mlp": sweep_mlp}
+          "conv": sweep_conv, "mlp": sweep_mlp,
+          "narrow": sweep_narrow}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,9 +72,11 @@ def test_conv2d_numba_bitwise_equal_for_any_thread_count():
             np.testing.assert_array_equal(a, c)
 
 
-@pytest.mark.parametrize("n,h", [(700, 24), (5_000, 24), (30_000, 12), (5_000, 64)])
-def test_mlp_train_bitwise_equal_for_any_thread_count(n, h, dtype) -> None:
-    x, y, params = mlp_problem(n, 2, h, 1, dtype)
+@pytest.mark.parametrize("n,d,h", [(700, 2, 24), (5_000, 2, 24), (30_000, 2, 12), (5_000, 2, 64),
+                                   (30_001, 1, 12), (5_003, 1, 1000), (699, 1, 100)])
+def test_mlp_train_bitwise_equal_for_any_thread_count(n, d, h, dtype) -> None:
+    # d = 1: the narrow (register-blocked) kernel, serial and in parallel chunks.
+    x, y, params = mlp_problem(n, d, h, 1, dtype)
     be = nnkernels.get_backend("numba")
     before = nnkernels.get_num_threads()
     runs = []

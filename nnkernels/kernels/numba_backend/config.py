@@ -56,9 +56,16 @@ BLAS_BLOCK_MIN_ROWS = 32
 BLAS_BLOCK_MAX_ROWS = 512
 
 # -- fused training (mlp_train) -----------------------------------------------------------------
-# Fewer hidden units than this with D = O = 1 (the seed's network): the scalar kernel, four
-# records per iteration in registers, beat the vectorised loops along H (2-3x at H = 10).
-SINGLE_MAX_HIDDEN = 32
+# Records per inner iteration of the D = O = 1 kernel (the seed's network, every H): each weight
+# is loaded once for all of them and the hidden pre-activation is recomputed in the backward
+# loop instead of stored. tools/tune.py narrow, 2 threads, load 3 (busy machine), ns per step /
+# (N x H), one record at a time / 4 / 8 records:
+#   float64 700x10 7.6 / 2.0 / 1.7, 10000x100 1.9 / 0.78 / 0.67, 10000x1000 2.2 / 0.69 / 0.68,
+#           100000x1000 2.1 / 0.75 / 0.72;
+#   float32 700x10 7.5 / 1.6 / 1.6, 10000x100 0.82 / 0.64 / 0.33, 10000x1000 0.69 / 0.39 / 0.42,
+#           100000x1000 0.42 / 0.24 / 0.23.
+# 8 is as fast as 4 or faster (0.5-1.06x of its time) in every cell: 8.
+NARROW_RECORDS = 8
 # Per-chunk buffers are padded to multiples of this many elements (64 bytes of float64) so that
 # threads updating their own partials never write to one cache line (false sharing measured
 # 1.3x slower at 100,000 x 10).

@@ -1,10 +1,12 @@
 """Fused full-batch training of a one-hidden-layer MLP: forward, backward and SGD in one pass.
 
 pred = relu(x @ w1 + b1) @ w2 + b2 with x (N, D), y (N, O), w1 (D, H), b1 (H,), w2 (H, O),
-b2 (O,). One step walks the records once, one at a time: the hidden activations of a record
-live in an (H,) workspace only, so no (N, H) intermediate is ever built. Every loop runs along
-the hidden units (w2 is kept transposed) and vectorises; the seed's shape (D = O = 1, few
-hidden units) has a scalar kernel of its own. The records are split into a fixed number of
+b2 (O,). One step walks the records once: the hidden activations of a record live in an (H,)
+workspace (or in registers) only, so no (N, H) intermediate is ever built. Every loop runs
+along the hidden units (w2 is kept transposed) and vectorises. The seed's shape (D = O = 1,
+any H) takes several records per inner iteration (config.NARROW_RECORDS), each weight loaded
+once for all of them, and recomputes the hidden pre-activation in the backward loop (one FMA)
+rather than storing and reloading it. The records are split into a fixed number of
 chunks that depends on the shape only; each chunk accumulates its own gradient partial and the
 partials are summed in chunk order, so the result is bitwise the same for any thread count and
 whether the chunks run in parallel or one after another. The iteration loop runs inside the
@@ -17,80 +19,218 @@ import numpy as np
 from numba import njit, prange
 
 from .chunks import bounds, n_chunks, use_parallel
-from .config import CACHE_LINE_ELEMENTS, JIT, JIT_FAST, JIT_PARALLEL, SINGLE_MAX_HIDDEN
+from .config import CACHE_LINE_ELEMENTS, JIT, JIT_FAST, JIT_PARALLEL, NARROW_RECORDS
 
-# The chunk kernels: SINGLE (D = O = 1 with few hidden units: scalar, register-only loops) and
-# WIDE (loops over H that vectorise, any D and O); see config.SINGLE_MAX_HIDDEN.
-SINGLE, WIDE = 1, 2
+# The chunk kernels: NARROW4 / NARROW8 (D = O = 1, any H: 4 or 8 records per inner iteration
+# in registers, see config.NARROW_RECORDS) and WIDE (one record at a time, any D and O).
+NARROW4, WIDE, NARROW8 = 1, 2, 3
 PAD = CACHE_LINE_ELEMENTS
 
 
-@njit(**JIT)
-def _chunk_grad_single(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2, a, s, g):
-    """Few hidden units, one input and one output (D = O = 1, the seed's network).
+@njit(inline="always", **JIT_FAST)
+def _tail_narrow(x, y, w, bb, v, b2, inv, r, stop, gw, gb1, gv2):
+    """Records [r, stop) one at a time (the remainder of the register blocks): (sum e**2, sum g)."""
+    n_hidden = w.shape[0]
+    zero = inv - inv
+    sq = 0.0
+    gb = zero
+    while r < stop:
+        xv = x[r, 0]
+        p = zero
+        for j in range(n_hidden):
+            u = bb[j] + xv * w[j]
+            p += (zero if u < zero else u) * v[j]
+        e = p + b2[0] - y[r, 0]
+        sq += float(e) * float(e)
+        gv = e * inv
+        gb += gv
+        for j in range(n_hidden):
+            u = bb[j] + xv * w[j]
+            m = u > zero
+            gv2[j] += (u if m else zero) * gv
+            sj = gv * v[j] if m else zero
+            gb1[j] += sj
+            gw[j] += xv * sj
+        r += 1
+    return sq, gb
 
-    Layouts as in _chunk_grad_wide (a, s, g unused). Four records per inner iteration, each
-    weight loaded once for the four, and everything in registers: the hidden pre-activation is
-    recomputed in the backward loop (one multiply-add) instead of being stored.
-    """
-    n_hidden = w1.shape[1]
+
+@njit(**JIT_FAST)
+def _chunk_grad_r4(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2):
+    """D = O = 1, any H: the gradient of records [start, stop), 4 per inner iteration."""
+    w, bb, v = w1[0], b1, w2t[0]
+    gw, gv2 = gw1[0], gw2t[0]
+    n_hidden = w.shape[0]
     zero = inv - inv
     sq = 0.0
     gb = zero
     r = start
     while r + 4 <= stop:
-        x0, x1, x2, x3 = x[r, 0], x[r + 1, 0], x[r + 2, 0], x[r + 3, 0]
-        p0 = p1 = p2 = p3 = b2[0]
+        x0 = x[r + 0, 0]
+        x1 = x[r + 1, 0]
+        x2 = x[r + 2, 0]
+        x3 = x[r + 3, 0]
+        p0 = p1 = p2 = p3 = zero
         for j in range(n_hidden):
-            wv, bv, vv = w1[0, j], b1[j], w2t[0, j]
-            u0, u1, u2, u3 = bv + x0 * wv, bv + x1 * wv, bv + x2 * wv, bv + x3 * wv
+            wv, bv, vv = w[j], bb[j], v[j]
+            u0 = bv + x0 * wv
+            u1 = bv + x1 * wv
+            u2 = bv + x2 * wv
+            u3 = bv + x3 * wv
             # relu that lets NaN through (like np.maximum): u < 0 is False for NaN.
             p0 += (zero if u0 < zero else u0) * vv
             p1 += (zero if u1 < zero else u1) * vv
             p2 += (zero if u2 < zero else u2) * vv
             p3 += (zero if u3 < zero else u3) * vv
-        e0, e1, e2, e3 = p0 - y[r, 0], p1 - y[r + 1, 0], p2 - y[r + 2, 0], p3 - y[r + 3, 0]
-        sq += (float(e0) * float(e0) + float(e1) * float(e1)
-               + float(e2) * float(e2) + float(e3) * float(e3))
-        g0, g1, g2, g3 = e0 * inv, e1 * inv, e2 * inv, e3 * inv
+        e0 = p0 + b2[0] - y[r + 0, 0]
+        e1 = p1 + b2[0] - y[r + 1, 0]
+        e2 = p2 + b2[0] - y[r + 2, 0]
+        e3 = p3 + b2[0] - y[r + 3, 0]
+        sq += float(e0) * float(e0)
+        sq += float(e1) * float(e1)
+        sq += float(e2) * float(e2)
+        sq += float(e3) * float(e3)
+        g0 = e0 * inv
+        g1 = e1 * inv
+        g2 = e2 * inv
+        g3 = e3 * inv
         gb += g0 + g1 + g2 + g3
         for j in range(n_hidden):
-            wv, bv, vv = w1[0, j], b1[j], w2t[0, j]
-            u0, u1, u2, u3 = bv + x0 * wv, bv + x1 * wv, bv + x2 * wv, bv + x3 * wv
-            u0 = zero if u0 < zero else u0
-            u1 = zero if u1 < zero else u1
-            u2 = zero if u2 < zero else u2
-            u3 = zero if u3 < zero else u3
-            gw2t[0, j] += u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3
-            # The ReLU mask on the activation: closed for 0 and NaN, where the gradient is 0.
-            s0 = g0 * vv if u0 > zero else zero
-            s1 = g1 * vv if u1 > zero else zero
-            s2 = g2 * vv if u2 > zero else zero
-            s3 = g3 * vv if u3 > zero else zero
+            wv, bv, vv = w[j], bb[j], v[j]
+            # The pre-activation again (one FMA each): cheaper than storing it.
+            u0 = bv + x0 * wv
+            u1 = bv + x1 * wv
+            u2 = bv + x2 * wv
+            u3 = bv + x3 * wv
+            # Closed for 0 and NaN, where the ReLU's gradient is 0.
+            m0 = u0 > zero
+            m1 = u1 > zero
+            m2 = u2 > zero
+            m3 = u3 > zero
+            a0 = u0 if m0 else zero
+            a1 = u1 if m1 else zero
+            a2 = u2 if m2 else zero
+            a3 = u3 if m3 else zero
+            gv2[j] += a0 * g0 + a1 * g1 + a2 * g2 + a3 * g3
+            s0 = g0 * vv if m0 else zero
+            s1 = g1 * vv if m1 else zero
+            s2 = g2 * vv if m2 else zero
+            s3 = g3 * vv if m3 else zero
             gb1[j] += s0 + s1 + s2 + s3
-            gw1[0, j] += x0 * s0 + x1 * s1 + x2 * s2 + x3 * s3
+            gw[j] += x0 * s0 + x1 * s1 + x2 * s2 + x3 * s3
         r += 4
-    # The last (stop - start) % 4 records, one at a time.
-    while r < stop:
-        xv = x[r, 0]
-        p = b2[0]
+    sq_t, gb_t = _tail_narrow(x, y, w, bb, v, b2, inv, r, stop, gw, gb1, gv2)
+    gb2[0] += gb + gb_t
+    return sq + sq_t
+
+
+@njit(**JIT_FAST)
+def _chunk_grad_r8(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2):
+    """D = O = 1, any H: the gradient of records [start, stop), 8 per inner iteration."""
+    w, bb, v = w1[0], b1, w2t[0]
+    gw, gv2 = gw1[0], gw2t[0]
+    n_hidden = w.shape[0]
+    zero = inv - inv
+    sq = 0.0
+    gb = zero
+    r = start
+    while r + 8 <= stop:
+        x0 = x[r + 0, 0]
+        x1 = x[r + 1, 0]
+        x2 = x[r + 2, 0]
+        x3 = x[r + 3, 0]
+        x4 = x[r + 4, 0]
+        x5 = x[r + 5, 0]
+        x6 = x[r + 6, 0]
+        x7 = x[r + 7, 0]
+        p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = zero
         for j in range(n_hidden):
-            u = b1[j] + xv * w1[0, j]
-            p += (zero if u < zero else u) * w2t[0, j]
-        e = p - y[r, 0]
-        sq += float(e) * float(e)
-        gv = e * inv
-        gb += gv
+            wv, bv, vv = w[j], bb[j], v[j]
+            u0 = bv + x0 * wv
+            u1 = bv + x1 * wv
+            u2 = bv + x2 * wv
+            u3 = bv + x3 * wv
+            u4 = bv + x4 * wv
+            u5 = bv + x5 * wv
+            u6 = bv + x6 * wv
+            u7 = bv + x7 * wv
+            # relu that lets NaN through (like np.maximum): u < 0 is False for NaN.
+            p0 += (zero if u0 < zero else u0) * vv
+            p1 += (zero if u1 < zero else u1) * vv
+            p2 += (zero if u2 < zero else u2) * vv
+            p3 += (zero if u3 < zero else u3) * vv
+            p4 += (zero if u4 < zero else u4) * vv
+            p5 += (zero if u5 < zero else u5) * vv
+            p6 += (zero if u6 < zero else u6) * vv
+            p7 += (zero if u7 < zero else u7) * vv
+        e0 = p0 + b2[0] - y[r + 0, 0]
+        e1 = p1 + b2[0] - y[r + 1, 0]
+        e2 = p2 + b2[0] - y[r + 2, 0]
+        e3 = p3 + b2[0] - y[r + 3, 0]
+        e4 = p4 + b2[0] - y[r + 4, 0]
+        e5 = p5 + b2[0] - y[r + 5, 0]
+        e6 = p6 + b2[0] - y[r + 6, 0]
+        e7 = p7 + b2[0] - y[r + 7, 0]
+        sq += float(e0) * float(e0)
+        sq += float(e1) * float(e1)
+        sq += float(e2) * float(e2)
+        sq += float(e3) * float(e3)
+        sq += float(e4) * float(e4)
+        sq += float(e5) * float(e5)
+        sq += float(e6) * float(e6)
+        sq += float(e7) * float(e7)
+        g0 = e0 * inv
+        g1 = e1 * inv
+        g2 = e2 * inv
+        g3 = e3 * inv
+        g4 = e4 * inv
+        g5 = e5 * inv
+        g6 = e6 * inv
+        g7 = e7 * inv
+        gb += g0 + g1 + g2 + g3 + g4 + g5 + g6 + g7
         for j in range(n_hidden):
-            u = b1[j] + xv * w1[0, j]
-            u = zero if u < zero else u
-            gw2t[0, j] += u * gv
-            sj = gv * w2t[0, j] if u > zero else zero
-            gb1[j] += sj
-            gw1[0, j] += xv * sj
-        r += 1
-    gb2[0] += gb
-    return sq
+            wv, bv, vv = w[j], bb[j], v[j]
+            # The pre-activation again (one FMA each): cheaper than storing it.
+            u0 = bv + x0 * wv
+            u1 = bv + x1 * wv
+            u2 = bv + x2 * wv
+            u3 = bv + x3 * wv
+            u4 = bv + x4 * wv
+            u5 = bv + x5 * wv
+            u6 = bv + x6 * wv
+            u7 = bv + x7 * wv
+            # Closed for 0 and NaN, where the ReLU's gradient is 0.
+            m0 = u0 > zero
+            m1 = u1 > zero
+            m2 = u2 > zero
+            m3 = u3 > zero
+            m4 = u4 > zero
+            m5 = u5 > zero
+            m6 = u6 > zero
+            m7 = u7 > zero
+            a0 = u0 if m0 else zero
+            a1 = u1 if m1 else zero
+            a2 = u2 if m2 else zero
+            a3 = u3 if m3 else zero
+            a4 = u4 if m4 else zero
+            a5 = u5 if m5 else zero
+            a6 = u6 if m6 else zero
+            a7 = u7 if m7 else zero
+            gv2[j] += a0 * g0 + a1 * g1 + a2 * g2 + a3 * g3 + a4 * g4 + a5 * g5 + a6 * g6 + a7 * g7
+            s0 = g0 * vv if m0 else zero
+            s1 = g1 * vv if m1 else zero
+            s2 = g2 * vv if m2 else zero
+            s3 = g3 * vv if m3 else zero
+            s4 = g4 * vv if m4 else zero
+            s5 = g5 * vv if m5 else zero
+            s6 = g6 * vv if m6 else zero
+            s7 = g7 * vv if m7 else zero
+            gb1[j] += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+            gw[j] += x0 * s0 + x1 * s1 + x2 * s2 + x3 * s3 + x4 * s4 + x5 * s5 + x6 * s6 + x7 * s7
+        r += 8
+    sq_t, gb_t = _tail_narrow(x, y, w, bb, v, b2, inv, r, stop, gw, gb1, gv2)
+    gb2[0] += gb + gb_t
+    return sq + sq_t
 
 
 @njit(**JIT_FAST)
@@ -212,9 +352,10 @@ def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, ple
     n_out = wb.shape[0]
     part[c * plen:(c + 1) * plen] = 0
     gw1, gw2t, gb1, gb2, a, s, g = _chunk_views(part, work, c, d_in, n_hidden, n_out, plen, wlen)
-    if kind == SINGLE:
-        return _chunk_grad_single(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2,
-                                  a, s, g)
+    if kind == NARROW4:
+        return _chunk_grad_r4(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2)
+    if kind == NARROW8:
+        return _chunk_grad_r8(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2)
     return _chunk_grad_wide(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2, a, s, g)
 
 
@@ -273,13 +414,20 @@ def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: 
     total = n * n_out
     # lr and 1 / (N * O) in the array dtype, so that float32 stays float32 in the jitted code.
     inv = dt(1.0 / total) if total else dt(0.0)
-    # Small problems run as one serial chunk; the choice depends on the shapes only, never on
-    # the thread count, so results stay bitwise the same for any number of threads.
+    nc, kind = plan(n, d_in, n_hidden, n_out)
+    _train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind, nc > 1)
+
+
+def plan(n: int, d_in: int, n_hidden: int, n_out: int) -> tuple[int, int]:
+    """(record chunks, chunk kernel kind) of a fused step; from the shape only, never the thread
+    count, so results stay bitwise the same for any number of threads. Small problems run as
+    one serial chunk."""
     work = n_hidden * (d_in + n_out)
     nc = n_chunks(n, work) if use_parallel(n * work) else 1
-    parallel = nc > 1
-    kind = SINGLE if d_in == 1 and n_out == 1 and n_hidden < SINGLE_MAX_HIDDEN else WIDE
-    _train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind, parallel)
+    kind = WIDE
+    if d_in == 1 and n_out == 1:
+        kind = NARROW8 if NARROW_RECORDS == 8 else NARROW4
+    return nc, kind
 
 
 def warmup() -> None:
@@ -290,5 +438,5 @@ def warmup() -> None:
         for parallel in (False, True):
             params = (np.zeros((1, 2), dt), np.zeros(2, dt), np.zeros((2, 1), dt),
                       np.zeros(1, dt))
-            for kind in (SINGLE, WIDE):
+            for kind in (NARROW4, NARROW8, WIDE):
                 _train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1, kind, parallel)
