@@ -73,9 +73,11 @@ def test_conv2d_numba_bitwise_equal_for_any_thread_count():
 
 
 @pytest.mark.parametrize("n,d,h", [(700, 2, 24), (5_000, 2, 24), (30_000, 2, 12), (5_000, 2, 64),
-                                   (30_001, 1, 12), (5_003, 1, 1000), (699, 1, 100)])
+                                   (30_001, 1, 12), (5_003, 1, 1000), (699, 1, 100),
+                                   (6_001, 32, 64)])
 def test_mlp_train_bitwise_equal_for_any_thread_count(n, d, h, dtype) -> None:
-    # d = 1: the narrow (register-blocked) kernel, serial and in parallel chunks.
+    # d = 1: the narrow (register-blocked) kernel, serial and in parallel chunks; d = 32: the
+    # BLAS row-block kernel.
     x, y, params = mlp_problem(n, d, h, 1, dtype)
     be = nnkernels.get_backend("numba")
     before = nnkernels.get_num_threads()

@@ -70,6 +70,19 @@ def test_narrow_kernel_large_h(shape, dtype) -> None:
     _compare(shape[0], 1, shape[1], 1, dtype, steps=2)
 
 
+# Wide D and O: the BLAS row-block kernel, serial and parallel, with a ragged last block.
+@pytest.mark.parametrize("shape", [(7, 16, 40, 3), (1_500, 64, 256, 10), (4_099, 12, 96, 4),
+                                   (300, 7, 33, 1)], ids=str)
+def test_blocked_kernel_matches_reference(shape, dtype) -> None:
+    _compare(*shape, dtype, steps=2)
+
+
+@given(n=st.integers(1, 300), d=st.integers(4, 24), h=st.integers(32, 90), o=st.integers(1, 8),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_blocked_kernel_matches_reference_any_shape(n, d, h, o, dtype) -> None:
+    _compare(n, d, h, o, dtype, steps=2)
+
+
 # -- gradients (central finite differences, float64) ---------------------------------------------
 
 def test_loss_and_gradient_are_those_of_the_mean_loss(backend) -> None:
@@ -166,7 +179,7 @@ def test_nan_propagates(backend, h) -> None:
 def test_nan_in_the_hidden_layer_propagates(backend, where) -> None:
     # A NaN pre-activation must pass the ReLU (as np.maximum does) in the forward and backward
     # loops of the narrow (D = O = 1, records in registers) and wide kernels alike.
-    for d, h in [(1, 40), (2, 40)]:
+    for d, h in [(1, 40), (2, 40), (16, 40)]:
         x, y, params = mlp_problem(33, d, h, 1, np.float64)
         (x if where == "x" else params[0])[0 if where == "w1" else 5, 0] = np.nan
         losses = backend.mlp_train(x, y, params, 0.1, 1)

@@ -70,3 +70,17 @@ NARROW_RECORDS = 8
 # threads updating their own partials never write to one cache line (false sharing measured
 # 1.3x slower at 100,000 x 10).
 CACHE_LINE_ELEMENTS = 16
+# The BLOCKED kind (wide D and O): records go through BLAS in row blocks of about this many
+# hidden values (1 MiB of float64: the block and its gradient stay in L2 while the elementwise
+# work runs), one block of MLP_BLOCK_MIN_ROWS to MLP_BLOCK_MAX_ROWS rows at a time.
+MLP_BLOCK_ELEMENTS = 131_072
+MLP_BLOCK_MIN_ROWS = 32
+MLP_BLOCK_MAX_ROWS = 1024
+# Per-record loops or BLAS blocks (tools/tune.py blocked, 2 threads, load 1-3.7, N = 10,000,
+# per-record ms / blocked ms): BLAS from D + O >= MLP_BLAS_MIN_WIDTH with H >= MLP_BLAS_MIN_HIDDEN.
+#   D + O = 3 (2, 1): blocked 0.28-0.91x of per-record speed (float64), 0.40-1.25x (float32);
+#   D + O = 6, 9: mixed, 0.54-1.8x; D + O = 20 (16, 4): 1.36-1.78x float64, 2.3-3.2x float32
+#   (one float32 outlier at 0.39x under load 3.7); D + O = 74 (64, 10): 2.0-2.8x float64
+#   (29 GFLOP/s at 100,000 x 1024), 1.7-4.4x float32 (48-60 GFLOP/s).
+MLP_BLAS_MIN_WIDTH = 16
+MLP_BLAS_MIN_HIDDEN = 32

@@ -18,12 +18,27 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .blas import single_threaded_blas
 from .chunks import bounds, n_chunks, use_parallel
-from .config import CACHE_LINE_ELEMENTS, JIT, JIT_FAST, JIT_PARALLEL, NARROW_RECORDS
+from .config import (
+    CACHE_LINE_ELEMENTS,
+    JIT,
+    JIT_FAST,
+    JIT_PARALLEL,
+    MAX_BLAS_CHUNKS,
+    MAX_CHUNKS,
+    MLP_BLAS_MIN_HIDDEN,
+    MLP_BLAS_MIN_WIDTH,
+    MLP_BLOCK_ELEMENTS,
+    MLP_BLOCK_MAX_ROWS,
+    MLP_BLOCK_MIN_ROWS,
+    NARROW_RECORDS,
+)
 
 # The chunk kernels: NARROW4 / NARROW8 (D = O = 1, any H: 4 or 8 records per inner iteration
-# in registers, see config.NARROW_RECORDS) and WIDE (one record at a time, any D and O).
-NARROW4, WIDE, NARROW8 = 1, 2, 3
+# in registers, see config.NARROW_RECORDS), WIDE (one record at a time, any D and O) and
+# BLOCKED (row blocks through BLAS, wide D and O, see config.MLP_BLAS_MIN_WIDTH).
+NARROW4, WIDE, NARROW8, BLOCKED = 1, 2, 3, 4
 PAD = CACHE_LINE_ELEMENTS
 
 
@@ -304,6 +319,54 @@ def _chunk_grad_wide(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb
     return sq
 
 
+@njit(**JIT_FAST)
+def _chunk_grad_blocked(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2, hb, db, pb,
+                        t1, t2):
+    """Wide D and O: records [start, stop) in row blocks through BLAS; return sum(e**2).
+
+    hb, db (rows, H), pb (rows, O), t1 (D, H), t2 (O, H) are this chunk's workspaces: a block's
+    hidden activations and their gradient stay in cache (about config.MLP_BLOCK_ELEMENTS
+    values) while bias, ReLU, error and mask are applied in numba loops between the GEMMs.
+    """
+    n_hidden = w1.shape[1]
+    n_out = w2t.shape[0]
+    rows = hb.shape[0]
+    zero = inv - inv
+    sq = 0.0
+    for lo in range(start, stop, rows):
+        hi = min(lo + rows, stop)
+        m = hi - lo
+        h, dh, p, xb = hb[:m], db[:m], pb[:m], x[lo:hi]
+        np.dot(xb, w1, h)
+        for i in range(m):
+            for j in range(n_hidden):
+                u = h[i, j] + b1[j]
+                h[i, j] = zero if u < zero else u  # NaN passes (NaN < 0 is False)
+        np.dot(h, w2t.T, p)
+        for i in range(m):
+            for o in range(n_out):
+                e = p[i, o] + b2[o] - y[lo + i, o]
+                sq += float(e) * float(e)
+                g = e * inv
+                p[i, o] = g
+                gb2[o] += g
+        np.dot(p.T, h, t2)
+        for o in range(n_out):
+            for j in range(n_hidden):
+                gw2t[o, j] += t2[o, j]
+        np.dot(p, w2t, dh)
+        for i in range(m):
+            for j in range(n_hidden):
+                v = dh[i, j] if h[i, j] > zero else zero  # closed for 0 and NaN
+                dh[i, j] = v
+                gb1[j] += v
+        np.dot(xb.T, dh, t1)
+        for d in range(t1.shape[0]):
+            for j in range(n_hidden):
+                gw1[d, j] += t1[d, j]
+    return sq
+
+
 @njit(**JIT)
 def _padded(k: int) -> int:
     """k rounded up, plus one spare line: per-chunk blocks never share a 64-byte cache line."""
@@ -346,7 +409,7 @@ def _reduce_and_step(wa, b1, wb, b2, lr, part, nc, plen):
 
 
 @njit(**JIT)
-def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, plen, wlen):
+def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, plen, wlen, blk):
     """Chunk c's gradient into its partial (zeroed first) with the kernel of the given kind."""
     d_in, n_hidden = wa.shape
     n_out = wb.shape[0]
@@ -356,12 +419,17 @@ def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, ple
         return _chunk_grad_r4(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2)
     if kind == NARROW8:
         return _chunk_grad_r8(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2)
+    if kind == BLOCKED:
+        hb, db, pb, t1, t2 = blk
+        return _chunk_grad_blocked(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2,
+                                   hb[c], db[c], pb[c], t1[c], t2[c])
     return _chunk_grad_wide(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2, a, s, g)
 
 
 @njit(**JIT)
-def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel):
-    """len(losses) steps over nc record chunks, serially or in parallel (same results)."""
+def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel, rows):
+    """len(losses) steps over nc record chunks, serially or in parallel (same results); rows:
+    the block rows of the BLOCKED kind (its per-chunk workspaces are allocated once here)."""
     n, d_in = x.shape
     n_hidden = w1.shape[1]
     n_out = w2.shape[1]
@@ -374,12 +442,16 @@ def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel):
     part = np.zeros(nc * plen, dt)
     work = np.zeros(nc * wlen, dt)
     psq = np.zeros(nc * PAD)
+    r = rows if kind == BLOCKED else 0
+    blk = (np.empty((nc, r, n_hidden), dt), np.empty((nc, r, n_hidden), dt),
+           np.empty((nc, r, n_out), dt), np.empty((nc, d_in if r else 0, n_hidden), dt),
+           np.empty((nc, n_out if r else 0, n_hidden), dt))
     total = n * n_out
     for it in range(losses.shape[0]):
         if parallel:
-            _grads_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen)
+            _grads_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen, blk)
         else:
-            _grads_serial(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen)
+            _grads_serial(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen, blk)
         sq = 0.0
         for c in range(nc):
             sq += psq[c * PAD]
@@ -390,19 +462,19 @@ def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel):
 
 
 @njit(**JIT)
-def _grads_serial(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen):
+def _grads_serial(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen, blk):
     for c in range(nc):
         lo, hi = bounds(c, x.shape[0], nc)
         psq[c * PAD] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, lo, hi, part, work, c,
-                                   plen, wlen)
+                                   plen, wlen, blk)
 
 
 @njit(**JIT_PARALLEL)
-def _grads_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen):
+def _grads_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen, blk):
     for c in prange(nc):
         lo, hi = bounds(c, x.shape[0], nc)
         psq[c * PAD] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, lo, hi, part, work, c,
-                                   plen, wlen)
+                                   plen, wlen, blk)
 
 
 def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray,
@@ -415,7 +487,15 @@ def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: 
     # lr and 1 / (N * O) in the array dtype, so that float32 stays float32 in the jitted code.
     inv = dt(1.0 / total) if total else dt(0.0)
     nc, kind = plan(n, d_in, n_hidden, n_out)
-    _train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind, nc > 1)
+    with single_threaded_blas(kind == BLOCKED):
+        _train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind, nc > 1,
+               mlp_block_rows(n_hidden))
+
+
+def mlp_block_rows(n_hidden: int) -> int:
+    """Rows per BLAS block of the BLOCKED kind: about MLP_BLOCK_ELEMENTS hidden values."""
+    return min(MLP_BLOCK_MAX_ROWS, max(MLP_BLOCK_MIN_ROWS,
+                                       MLP_BLOCK_ELEMENTS // max(n_hidden, 1)))
 
 
 def plan(n: int, d_in: int, n_hidden: int, n_out: int) -> tuple[int, int]:
@@ -423,10 +503,15 @@ def plan(n: int, d_in: int, n_hidden: int, n_out: int) -> tuple[int, int]:
     count, so results stay bitwise the same for any number of threads. Small problems run as
     one serial chunk."""
     work = n_hidden * (d_in + n_out)
-    nc = n_chunks(n, work) if use_parallel(n * work) else 1
     kind = WIDE
     if d_in == 1 and n_out == 1:
         kind = NARROW8 if NARROW_RECORDS == 8 else NARROW4
+    elif min(d_in, n_out) >= 1 and d_in + n_out >= MLP_BLAS_MIN_WIDTH \
+            and n_hidden >= MLP_BLAS_MIN_HIDDEN:
+        kind = BLOCKED
+    # BLOCKED chunks hold (D + O) x H partials each and want several blocks: fewer chunks.
+    most = MAX_BLAS_CHUNKS if kind == BLOCKED else MAX_CHUNKS
+    nc = n_chunks(n, work, most) if use_parallel(n * work) else 1
     return nc, kind
 
 
@@ -438,5 +523,7 @@ def warmup() -> None:
         for parallel in (False, True):
             params = (np.zeros((1, 2), dt), np.zeros(2, dt), np.zeros((2, 1), dt),
                       np.zeros(1, dt))
-            for kind in (NARROW4, NARROW8, WIDE):
-                _train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1, kind, parallel)
+            for kind in (NARROW4, NARROW8, WIDE, BLOCKED):
+                with single_threaded_blas(kind == BLOCKED):
+                    _train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1, kind, parallel,
+                           MLP_BLOCK_MIN_ROWS)
