@@ -103,6 +103,13 @@ def check(dtype_name: str) -> None:
         params = [w.copy(), np.zeros(h, dtype), rng.standard_normal((h, 2)).astype(dtype),
                   np.zeros(2, dtype)]
         be.mlp_train(x, rng.standard_normal((n, 2)).astype(dtype), params, 1e-4, 2)
+        be.mlp_train(x[:, :1], rng.standard_normal((n, 1)).astype(dtype),
+                     [w[:1].copy(), np.zeros(h, dtype), np.zeros((h, 1), dtype),
+                      np.zeros(1, dtype)], 1e-4, 2)
+        order = rng.permutation(n)
+        for batch, momentum in [(1, 0.0), (64, 0.9), (n, 0.0), (n, 0.5)]:
+            be.mlp_train_minibatch(x, rng.standard_normal((n, 2)).astype(dtype), params, 1e-4,
+                                   order, batch, momentum=momentum)
     for shape, stride, pad in [((64, 3, 16, 16), 1, 1), ((8, 2, 9, 7), 2, 0)]:
         xx = rng.standard_normal(shape).astype(dtype)
         ww = rng.standard_normal((4, shape[1], 3, 3)).astype(dtype)

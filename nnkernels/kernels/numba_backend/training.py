@@ -27,12 +27,14 @@ from .config import (
     JIT_PARALLEL,
     MAX_BLAS_CHUNKS,
     MAX_CHUNKS,
+    MIN_CHUNK_WORK,
     MLP_BLAS_MIN_HIDDEN,
     MLP_BLAS_MIN_WIDTH,
     MLP_BLOCK_ELEMENTS,
     MLP_BLOCK_MAX_ROWS,
     MLP_BLOCK_MIN_ROWS,
     NARROW_RECORDS,
+    PARALLEL_MIN_WORK,
 )
 
 # The chunk kernels: NARROW4 / NARROW8 (D = O = 1, any H: 4 or 8 records per inner iteration
@@ -527,3 +529,213 @@ def warmup() -> None:
                 with single_threaded_blas(kind == BLOCKED):
                     _train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1, kind, parallel,
                            MLP_BLOCK_MIN_ROWS)
+    warmup_minibatch()
+
+
+# -- mini-batch epochs (any depth) ------------------------------------------------------------
+# The parameters of all layers live in one flat vector theta: w_l (dims[l], dims[l+1]) at
+# woff[l], b_l at boff[l]. A batch is cut into a fixed number of record chunks (a function of
+# the batch's size and the network only); each chunk runs forward and backward over its rows
+# into its own gradient partial, and the partials are added in chunk order before the update,
+# so the result is bitwise the same for any thread count. Small batches are one serial chunk.
+
+
+@njit(**JIT_FAST)
+def _mb_chunk(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1, d2):
+    """Rows idx (m,) of a batch: forward, error, backward; gradient added into grad (flat);
+    return sum(e**2). acts: activations of every layer (flat, level l at aoff[l], (m, dims[l]));
+    d1, d2: deltas (at least m * max(dims) each)."""
+    n_layers = dims.shape[0] - 1
+    m = idx.shape[0]
+    zero = inv - inv
+    d_in = dims[0]
+    a0 = acts[aoff[0]:aoff[0] + m * d_in].reshape((m, d_in))
+    for i in range(m):
+        for k in range(d_in):
+            a0[i, k] = x[idx[i], k]
+    for lay in range(n_layers):
+        di, do = dims[lay], dims[lay + 1]
+        w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
+        b = theta[boff[lay]:boff[lay] + do]
+        inp = acts[aoff[lay]:aoff[lay] + m * di].reshape((m, di))
+        out = acts[aoff[lay + 1]:aoff[lay + 1] + m * do].reshape((m, do))
+        relu = lay < n_layers - 1
+        for i in range(m):
+            for j in range(do):
+                out[i, j] = b[j]
+            for k in range(di):
+                a = inp[i, k]
+                for j in range(do):
+                    out[i, j] += a * w[k, j]
+            if relu:
+                for j in range(do):
+                    u = out[i, j]
+                    out[i, j] = zero if u < zero else u  # NaN passes (NaN < 0 is False)
+    n_out = dims[n_layers]
+    pred = acts[aoff[n_layers]:aoff[n_layers] + m * n_out].reshape((m, n_out))
+    cur = d1[:m * n_out].reshape((m, n_out))
+    sq = 0.0
+    for i in range(m):
+        for o in range(n_out):
+            e = pred[i, o] - y[idx[i], o]
+            sq += float(e) * float(e)
+            cur[i, o] = e * inv
+    for lay in range(n_layers - 1, -1, -1):
+        di, do = dims[lay], dims[lay + 1]
+        w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
+        gw = grad[woff[lay]:woff[lay] + di * do].reshape((di, do))
+        gb = grad[boff[lay]:boff[lay] + do]
+        inp = acts[aoff[lay]:aoff[lay] + m * di].reshape((m, di))
+        for i in range(m):
+            for j in range(do):
+                gb[j] += cur[i, j]
+            for k in range(di):
+                a = inp[i, k]
+                for j in range(do):
+                    gw[k, j] += a * cur[i, j]
+        if lay > 0:
+            nxt = (d2 if lay % 2 == (n_layers - 1) % 2 else d1)[:m * di].reshape((m, di))
+            for i in range(m):
+                for k in range(di):
+                    s = zero
+                    for j in range(do):
+                        s += cur[i, j] * w[k, j]
+                    # The ReLU's mask on its output: closed for 0 and NaN.
+                    nxt[i, k] = s if inp[i, k] > zero else zero
+            cur = nxt
+    return sq
+
+
+@njit(**JIT)
+def _mb_grads_serial(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
+                     nc):
+    for c in range(nc):
+        lo, hi = bounds(c, idx.shape[0], nc)
+        g = part[c]
+        g[:] = 0
+        psq[c * PAD] = _mb_chunk(x, y, theta, dims, woff, boff, idx[lo:hi], inv, g, acts[c],
+                                 aoff, d1[c], d2[c])
+
+
+@njit(**JIT_PARALLEL)
+def _mb_grads_parallel(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
+                       nc):
+    for c in prange(nc):
+        lo, hi = bounds(c, idx.shape[0], nc)
+        g = part[c]
+        g[:] = 0
+        psq[c * PAD] = _mb_chunk(x, y, theta, dims, woff, boff, idx[lo:hi], inv, g, acts[c],
+                                 aoff, d1[c], d2[c])
+
+
+@njit(**JIT)
+def _mb_batch_chunks(m, work_per_row, max_chunks, min_chunk_work, min_parallel_work):
+    """Record chunks of a batch of m rows: 1 (serial) below min_parallel_work, else as n_chunks."""
+    if m * work_per_row < min_parallel_work:
+        return 1
+    return max(1, min(max_chunks, m, m * max(work_per_row, 1) // min_chunk_work))
+
+
+@njit(**JIT)
+def _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, lr, momentum, losses,
+              work_per_row, use_momentum, limits, inv_full, inv_last):
+    """Every epoch of order (E, M), batch by batch; theta (and vel) updated in place. inv_full,
+    inv_last: 1 / (rows * O) of a full and of the last batch, in the arrays' dtype."""
+    n_epochs, n_visit = order.shape
+    n_layers = dims.shape[0] - 1
+    max_chunks, min_chunk_work, min_parallel_work = limits[0], limits[1], limits[2]
+    nc_max = _mb_batch_chunks(min(batch_size, n_visit), work_per_row, max_chunks,
+                              min_chunk_work, min_parallel_work)
+    rows = -(-min(batch_size, n_visit) // nc_max) + 1
+    widest = 0
+    aoff = np.zeros(n_layers + 2, np.int64)
+    for lay in range(n_layers + 1):
+        widest = max(widest, dims[lay])
+        aoff[lay + 1] = aoff[lay] + rows * dims[lay]
+    dt = theta.dtype
+    n_par = theta.shape[0]
+    # Workspaces for the whole call, reused by every batch (each chunk its own rows).
+    part = np.zeros((nc_max, _padded(n_par)), dt)
+    acts = np.zeros((nc_max, _padded(aoff[n_layers + 1])), dt)
+    d1 = np.zeros((nc_max, _padded(rows * widest)), dt)
+    d2 = np.zeros((nc_max, _padded(rows * widest)), dt)
+    psq = np.zeros(nc_max * PAD)
+    n_out = dims[n_layers]
+    for e in range(n_epochs):
+        sq = 0.0
+        for lo in range(0, n_visit, batch_size):
+            hi = min(lo + batch_size, n_visit)
+            m = hi - lo
+            idx = order[e, lo:hi]
+            nc = _mb_batch_chunks(m, work_per_row, max_chunks, min_chunk_work,
+                                  min_parallel_work)
+            inv = inv_full if m == batch_size else inv_last
+            if nc > 1:
+                _mb_grads_parallel(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2,
+                                   aoff, psq, nc)
+            else:
+                _mb_grads_serial(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2,
+                                 aoff, psq, nc)
+            for c in range(nc):
+                sq += psq[c * PAD]
+            for i in range(n_par):
+                g = part[0, i]
+                for c in range(1, nc):
+                    g += part[c, i]
+                if use_momentum:
+                    v = momentum * vel[i] - lr * g
+                    vel[i] = v
+                    theta[i] = theta[i] + v
+                else:
+                    theta[i] = theta[i] - lr * g
+        losses[e] = 0.5 * sq / (n_visit * n_out) if n_out else 0.0
+
+
+def _mb_layout(params: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dims [D, H1, ..., O], woff, boff) of params in the flat vector, all int64."""
+    weights = params[0::2]
+    dims = np.array([weights[0].shape[0]] + [w.shape[1] for w in weights], np.int64)
+    sizes = np.array([p.size for p in params], np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    return dims, starts[0::2].copy(), starts[1::2].copy()
+
+
+def mlp_train_minibatch(x: np.ndarray, y: np.ndarray, params: list[np.ndarray],
+                        velocities: list[np.ndarray] | None, order: np.ndarray, batch_size: int,
+                        lr: float, momentum: float, losses: np.ndarray) -> None:
+    """Epochs of mini-batch SGD (optionally momentum) of an MLP of any depth in one jitted
+    call (see the protocol and the numpy reference for the exact semantics)."""
+    dt = x.dtype.type
+    dims, woff, boff = _mb_layout(params)
+    theta = np.concatenate([p.reshape(-1) for p in params])
+    use_momentum = velocities is not None
+    vel = (np.concatenate([v.reshape(-1) for v in velocities]) if use_momentum
+           else np.zeros(0, x.dtype))
+    # Multiply-adds per record of forward and backward (three products per weight).
+    work_per_row = 3 * int(np.sum(dims[:-1] * dims[1:]))
+    limits = np.array([MAX_CHUNKS, MIN_CHUNK_WORK, PARALLEL_MIN_WORK], np.int64)
+    n_visit, n_out = order.shape[1], y.shape[1]
+    last = n_visit - (n_visit - 1) // batch_size * batch_size
+    # 1 / (rows * O) in the array dtype, so that float32 stays float32 in the jitted code.
+    inv_full, inv_last = (dt(1.0 / (r * n_out)) if n_out else dt(0.0)
+                          for r in (min(batch_size, n_visit), last))
+    _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, dt(lr), dt(momentum),
+              losses, work_per_row, use_momentum, limits, inv_full, inv_last)
+    offsets = np.concatenate([[0], np.cumsum([p.size for p in params])])
+    for i, p in enumerate(params):
+        p.reshape(-1)[:] = theta[offsets[i]:offsets[i + 1]]
+        if use_momentum:
+            velocities[i].reshape(-1)[:] = vel[offsets[i]:offsets[i + 1]]
+
+
+def warmup_minibatch() -> None:
+    """Compile (or load) the mini-batch drivers, serial and parallel, float32 and float64."""
+    for dt in (np.float32, np.float64):
+        x = np.zeros((300, 40), dt)
+        y = np.zeros((300, 2), dt)
+        params = [np.zeros((40, 30), dt), np.zeros(30, dt), np.zeros((30, 2), dt),
+                  np.zeros(2, dt)]
+        order = np.arange(300, dtype=np.int64).reshape(1, -1)
+        for bs in (4, 300):  # serial, and parallel chunks (300 * 3 * 1260 multiply-adds)
+            for vel in (None, [np.zeros_like(p) for p in params]):
+                mlp_train_minibatch(x, y, params, vel, order, bs, 0.1, 0.5, np.zeros(1))
