@@ -63,7 +63,7 @@ def test_matches_composed_reference(case, dtype) -> None:
 @pytest.mark.parametrize("momentum", [0.5, 0.9])
 def test_momentum_matches_reference(momentum, dtype) -> None:
     _compare(130, [3, 8, 6, 2], dtype, 16, momentum=momentum)
-    _compare(800, [20, 48, 2], dtype, 800, momentum=momentum, epochs=2)  # parallel chunks
+    _compare(4_000, [20, 48, 2], dtype, 4_000, momentum=momentum, epochs=2)  # parallel chunks
 
 
 @given(n=st.integers(1, 120), depth=st.integers(1, 4), width=st.integers(1, 12),

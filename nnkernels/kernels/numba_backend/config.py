@@ -84,3 +84,10 @@ MLP_BLOCK_MAX_ROWS = 1024
 #   (29 GFLOP/s at 100,000 x 1024), 1.7-4.4x float32 (48-60 GFLOP/s).
 MLP_BLAS_MIN_WIDTH = 16
 MLP_BLAS_MIN_HIDDEN = 32
+# mlp_train_minibatch runs a batch's record chunks in parallel from this many multiply-adds
+# per batch (rows x 3 x sum of the layers' D x H): below it one serial chunk. A parallel region
+# per batch costs its start-up on every one of thousands of batches; measured (load 6-7 on the
+# 2 cores, us per batch, serial / parallel): 10-100-1 batch 64: 147 / 185, batch 1024: 2951 /
+# 2978; 64-256-10 batch 64: 1307 / 1935, batch 4096: 87,000 / 90,000. Never faster under load,
+# so the threshold sits at a batch taking about a millisecond alone.
+MINIBATCH_PARALLEL_MIN_WORK = 10_000_000

@@ -28,13 +28,13 @@ from .config import (
     MAX_BLAS_CHUNKS,
     MAX_CHUNKS,
     MIN_CHUNK_WORK,
+    MINIBATCH_PARALLEL_MIN_WORK,
     MLP_BLAS_MIN_HIDDEN,
     MLP_BLAS_MIN_WIDTH,
     MLP_BLOCK_ELEMENTS,
     MLP_BLOCK_MAX_ROWS,
     MLP_BLOCK_MIN_ROWS,
     NARROW_RECORDS,
-    PARALLEL_MIN_WORK,
 )
 
 # The chunk kernels: NARROW4 / NARROW8 (D = O = 1, any H: 4 or 8 records per inner iteration
@@ -713,7 +713,7 @@ def mlp_train_minibatch(x: np.ndarray, y: np.ndarray, params: list[np.ndarray],
            else np.zeros(0, x.dtype))
     # Multiply-adds per record of forward and backward (three products per weight).
     work_per_row = 3 * int(np.sum(dims[:-1] * dims[1:]))
-    limits = np.array([MAX_CHUNKS, MIN_CHUNK_WORK, PARALLEL_MIN_WORK], np.int64)
+    limits = np.array([MAX_CHUNKS, MIN_CHUNK_WORK, MINIBATCH_PARALLEL_MIN_WORK], np.int64)
     n_visit, n_out = order.shape[1], y.shape[1]
     last = n_visit - (n_visit - 1) // batch_size * batch_size
     # 1 / (rows * O) in the array dtype, so that float32 stays float32 in the jitted code.
@@ -731,11 +731,11 @@ def mlp_train_minibatch(x: np.ndarray, y: np.ndarray, params: list[np.ndarray],
 def warmup_minibatch() -> None:
     """Compile (or load) the mini-batch drivers, serial and parallel, float32 and float64."""
     for dt in (np.float32, np.float64):
-        x = np.zeros((300, 40), dt)
-        y = np.zeros((300, 2), dt)
+        x = np.zeros((3_000, 40), dt)
+        y = np.zeros((3_000, 2), dt)
         params = [np.zeros((40, 30), dt), np.zeros(30, dt), np.zeros((30, 2), dt),
                   np.zeros(2, dt)]
-        order = np.arange(300, dtype=np.int64).reshape(1, -1)
-        for bs in (4, 300):  # serial, and parallel chunks (300 * 3 * 1260 multiply-adds)
+        order = np.arange(3_000, dtype=np.int64).reshape(1, -1)
+        for bs in (4, 3_000):  # serial, and parallel chunks (3000 * 3 * 1260 multiply-adds)
             for vel in (None, [np.zeros_like(p) for p in params]):
                 mlp_train_minibatch(x, y, params, vel, order, bs, 0.1, 0.5, np.zeros(1))
