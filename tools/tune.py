@@ -6,6 +6,8 @@
     python tools/tune.py conv       # conv2d numpy / numba / torch at the convolution shapes
     python tools/tune.py mlp        # mlp_train time per step, numpy vs numba
     python tools/tune.py sharing    # each kernel idle / serial / after numpy BLAS / busy core
+    python tools/tune.py narrow     # D = O = 1 fused step: 4 vs 8 records (NARROW_RECORDS)
+    python tools/tune.py blocked    # wide fused step: per record vs BLAS blocks (MLP_BLAS_*)
     python tools/tune.py all --smoke    # every sweep at tiny sizes (CI: the script works)
 
 Each sweep prints medians (tools/timing.py) and the load; the constants it informs live in
@@ -285,6 +287,77 @@ def _sharing_cells(args: argparse.Namespace, rng: np.random.Generator
 
 SWEEPS = {"kernels": sweep_kernels, "depth": sweep_depth, "parallel": sweep_parallel,
           "conv": sweep_conv, "mlp": sweep_mlp, "sharing": sweep_sharing}
+def _fused_kinds(x: np.ndarray, y: np.ndarray, init: list[np.ndarray], kinds: dict[str, int],
+                 args: argparse.Namespace) -> dict[str, float]:
+    """Seconds per step of numba's fused _train with each chunk kernel kind forced."""
+    from nnkernels.kernels.numba_backend import training as tr
+    from nnkernels.kernels.numba_backend.blas import single_threaded_blas
+
+    n, d = x.shape
+    h, o = init[2].shape
+    dt = x.dtype.type
+    nc = plan_chunks if (plan_chunks := args.__dict__.get("chunks")) else tr.plan(n, d, h, o)[0]
+    steps = max(1, min(args.max_steps, int(2e6 / (n * h))))
+    losses = np.zeros(steps)
+    funcs = {}
+    for label, kind in kinds.items():
+        p = [a.copy() for a in init]
+        funcs[label] = lambda p=p, kind=kind: tr._train(
+            x, y, *p, dt(1e-6), dt(1.0 / (n * o)), losses, nc, kind, nc > 1,
+            tr.mlp_block_rows(h))
+    with single_threaded_blas():
+        t = time_contenders(funcs, args.min_time, args.repeats)
+    return {k: v / steps for k, v in t.items()}
+
+
+def sweep_narrow(args: argparse.Namespace) -> None:
+    """D = O = 1 fused step per (N x H): one record at a time vs 4 vs 8 per inner iteration."""
+    from nnkernels.kernels.numba_backend import training as tr
+
+    rng = np.random.default_rng(0)
+    print(f"threads={args.threads}, {load_line()}; ns per step / (N x H)")
+    kinds = {"wide": tr.WIDE, "r4": tr.NARROW4, "r8": tr.NARROW8}
+    for dtype in (np.float64, np.float32):
+        for n, h in _sizes(args.mlp_sizes):
+            x = np.linspace(-1.7, 1.7, n).reshape(-1, 1).astype(dtype)
+            y = (x**3 + 0.1 * rng.standard_normal((n, 1))).astype(dtype)
+            init = [a.astype(dtype) for a in (rng.standard_normal((1, h)), rng.uniform(-1, 1, h),
+                                              rng.standard_normal((h, 1)) / np.sqrt(h),
+                                              np.zeros(1))]
+            t = _fused_kinds(x, y, init, kinds, args)
+            cells = "  ".join(f"{k} {v / (n * h) * 1e9:7.3f}" for k, v in t.items())
+            print(f"{dtype.__name__} N={n:>8} H={h:>5}: {cells}  r8/r4 {t['r8'] / t['r4']:5.2f}",
+                  flush=True)
+
+
+def sweep_blocked(args: argparse.Namespace) -> None:
+    """Fused step with wide D, O: per-record loops vs BLAS row blocks, and % of FMA peak."""
+    from nnkernels.kernels.numba_backend import training as tr
+
+    rng = np.random.default_rng(0)
+    print(f"threads={args.threads}, {load_line()}; ms per step, GFLOP/s of the blocked kind")
+    for dtype in (np.float64, np.float32):
+        for n, h, d, o in args.blocked_shapes:
+            x = rng.uniform(-1, 1, (n, d)).astype(dtype)
+            y = rng.standard_normal((n, o)).astype(dtype)
+            init = [(rng.standard_normal((d, h)) * np.sqrt(2 / d)).astype(dtype),
+                    np.zeros(h, dtype), (rng.standard_normal((h, o)) / np.sqrt(h)).astype(dtype),
+                    np.zeros(o, dtype)]
+            kinds = {"per-record": tr.WIDE, "blocked": tr.BLOCKED}
+            args.chunks = tr.plan(n, d, h, o)[0] if tr.plan(n, d, h, o)[1] == tr.BLOCKED else \
+                tr.n_chunks(n, h * (d + o), tr.MAX_BLAS_CHUNKS) if n * h * (d + o) >= 1e5 else 1
+            t = _fused_kinds(x, y, init, kinds, args)
+            args.chunks = None
+            flops = 6.0 * n * h * (d + o)  # three GEMMs of 2 N H (D + O) flops
+            print(f"{dtype.__name__} N={n:>7} H={h:>5} D={d:>3} O={o:>3}: per-record "
+                  f"{t['per-record'] * 1e3:9.3f} blocked {t['blocked'] * 1e3:9.3f} "
+                  f"({t['per-record'] / t['blocked']:5.2f}x, "
+                  f"{flops / t['blocked'] / 1e9:6.1f} GFLOP/s)", flush=True)
+
+
+SWEEPS = {"kernels": sweep_kernels, "depth": sweep_depth, "parallel": sweep_parallel,
+          "conv": sweep_conv, "mlp": sweep_mlp,
+          "narrow": sweep_narrow, "blocked": sweep_blocked}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -308,12 +381,17 @@ def main(argv: list[str] | None = None) -> int:
     args.n, args.hidden, args.depths = 10_000, (10, 100, 1000), (2, 4, 8, 12, 16, 24, 32)
     args.works, args.conv_shapes = (10_000, 50_000, 100_000, 200_000, 1_000_000), CONV_SHAPES
     args.max_steps = 1000
+    args.chunks = None
+    args.blocked_shapes = [(10_000, h, d, o) for h in (32, 256, 1024)
+                           for d, o in ((2, 1), (4, 2), (8, 1), (16, 4), (64, 10))]
+    args.blocked_shapes += [(100_000, 1024, 64, 10)]
     if args.smoke:
         args.sizes, args.mlp_sizes, args.kernels = "50x3", "50x3", ",".join(DENSE_KERNELS)
         args.sharing_sizes = "50x3"
         args.n, args.hidden, args.depths, args.works = 64, (3,), (2, 16), (1_000,)
         args.conv_shapes = [(2, 1, 6, 6, 2, 3, 1, 1), (2, 2, 7, 7, 2, 3, 2, 0)]
         args.repeats, args.min_time, args.max_steps = 1, 0.0, 2
+        args.blocked_shapes = [(50, 40, 8, 2)]
     nnkernels.warmup()
     nnkernels.set_num_threads(args.threads)
     for name in SWEEPS if args.sweep == "all" else [args.sweep]:

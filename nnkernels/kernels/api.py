@@ -487,6 +487,50 @@ class Backend:
         return float(loss), list(_done(*outs))  # type: ignore[arg-type]
 
 
+    def mlp_train_minibatch(self, x: object, y: object, params: list[np.ndarray], lr: float,
+                            order: object, batch_size: int, *, momentum: float = 0.0,
+                            velocities: list[np.ndarray] | None = None,
+                            losses_out: np.ndarray | None = None) -> np.ndarray:
+        """Epochs of mini-batch SGD of a ReLU MLP of any depth in one call; return the losses.
+
+        ``params`` = [w1 (D, H1), b1 (H1,), ..., wL (H_{L-1}, O), bL (O,)] (L >= 1; ReLU
+        between layers, linear output), updated in place. ``order``: the record indices each
+        epoch visits, (M,) for one epoch or (E, M), e.g. ``np.stack([rng.permutation(N) for _ in
+        range(E)])``; each epoch runs batches of ``batch_size`` consecutive entries (the last
+        may be smaller), each a step along the gradient of 0.5 * mean((pred - y)**2) over its
+        records and outputs: p -= lr * dp, or with ``momentum`` > 0, v = momentum * v - lr * dp;
+        p += v, with ``velocities`` (one array per parameter, updated in place; zeros when not
+        given). Returns (E,) float64: 0.5 * mean of the epoch's squared errors, each measured
+        before its batch's step. No visit or no output changes nothing and gives losses 0.
+        """
+        x = v.as_float_array("x", x, 2)
+        y = v.as_float_array("y", y, 2)
+        params = v.check_mlp_layers(params, x, y)
+        lr = v.check_lr(lr)
+        order = v.check_order(order, x.shape[0])
+        batch_size = v.check_positive_int("batch_size", batch_size)
+        momentum = v.check_momentum(momentum)
+        vels = None if velocities is None else v.check_velocities(velocities, params)
+        x, y = v.contiguous(x), v.contiguous(y)
+        outs = [_Out(f"params[{i}]", p, p.shape, p.dtype, (x, y), accumulate=True)
+                for i, p in enumerate(params)]
+        vel_outs = None
+        if momentum > 0:
+            vel_outs = [_Out(f"velocities[{i}]", None if vels is None else vels[i], p.shape,
+                             p.dtype, (x, y), accumulate=True) for i, p in enumerate(params)]
+        losses = _Out("losses_out", losses_out, (order.shape[0],), np.dtype(np.float64),
+                      (x, y, *params))
+        if order.size and y.shape[1]:
+            self._impl.mlp_train_minibatch(
+                x, y, [o.target for o in outs],
+                None if vel_outs is None else [o.target for o in vel_outs], order, batch_size,
+                lr, momentum, losses.target)
+        else:  # no record visited, or nothing to predict: nothing to learn
+            losses.target[...] = 0
+        _done(*outs, *(vel_outs or ()))
+        return losses.done()
+
+
 def _backend_by_name(name: str) -> Backend:
     """The registered backend called ``name`` (what an unpickled Backend becomes)."""
     from . import get_backend  # the registry imports this module: look it up at call time

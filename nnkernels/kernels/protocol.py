@@ -128,5 +128,21 @@ class KernelBackend(Protocol):
         (N * O >= 1). Chunks of records add up: one call over all records equals the sum of
         calls over its pieces (up to rounding)."""
 
+
+    def mlp_train_minibatch(self, x: np.ndarray, y: np.ndarray, params: list[np.ndarray],
+                            velocities: list[np.ndarray] | None, order: np.ndarray,
+                            batch_size: int, lr: float, momentum: float,
+                            losses: np.ndarray) -> None:
+        """Epochs of mini-batch SGD of the MLP relu(... relu(x @ w1 + b1) ...) @ wL + bL.
+
+        params [w1 (D, H1), b1 (H1,), ..., wL (H_{L-1}, O), bL (O,)] (L >= 1) updated in
+        place; velocities: None (plain SGD, momentum 0) or one array per parameter (momentum
+        > 0: v = momentum * v - lr * g; p += v). order (E, M) int64, values in [0, N): epoch e
+        runs batches order[e, k:k + batch_size] (the last may be smaller; M >= 1, O >= 1),
+        each stepping along the gradient of 0.5 * mean((pred - y)**2) over its records and
+        outputs. losses (E,) float64: 0.5 * mean of epoch e's M * O squared errors, each
+        measured before its batch's step.
+        """
+
     def warmup(self) -> None:
         """Compile (or load from cache) everything, so that later calls never compile."""

@@ -352,3 +352,76 @@ def check_mlp_grads(grads: object, params: Sequence[np.ndarray]) -> list[np.ndar
                                                                            checked[j]):
                 raise ValueError(f"{names[i]} and {names[j]} share memory")
     return checked
+
+
+def _layer_name(i: int) -> str:
+    """``w3`` / ``b3``: the name of params[i] in a flat [w1, b1, w2, b2, ...] list."""
+    return f"{'wb'[i % 2]}{i // 2 + 1}"
+
+
+def check_mlp_layers(params: object, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    """Check ``params`` = [w1 (D, H1), b1 (H1,), ..., wL (H_{L-1}, O), bL (O,)] (L >= 1) against
+    x (N, D), y (N, O): writeable float ndarrays of x's dtype that chain and share no memory."""
+    if (isinstance(params, np.ndarray) or not isinstance(params, Sequence) or len(params) < 2
+            or len(params) % 2):
+        raise ValueError("params must be a sequence of 2L arrays [w1 (D, H1), b1 (H1,), ..., "
+                         f"wL (H, O), bL (O,)], got {type(params).__name__}"
+                         + (f" of length {len(params)}" if isinstance(params, Sequence) else ""))
+    checked = [check_param(p, f"params[{i}] ({_layer_name(i)})", 2 - i % 2)
+               for i, p in enumerate(params)]
+    common_dtype(x=x, y=y, **{_layer_name(i): p for i, p in enumerate(checked)})
+    check_dim("x", x.shape[1], "columns", "w1", checked[0].shape[0], "rows", x, checked[0])
+    for i in range(0, len(checked), 2):
+        w, b, wn, bn = checked[i], checked[i + 1], _layer_name(i), _layer_name(i + 1)
+        check_dim(bn, b.shape[0], "entries", wn, w.shape[1], "columns", b, w)
+        if i + 2 < len(checked):
+            nxt = checked[i + 2]
+            check_dim(_layer_name(i + 2), nxt.shape[0], "rows", wn, w.shape[1], "columns",
+                      nxt, w)
+    check_dim("y", y.shape[0], "rows", "x", x.shape[0], "rows", y, x)
+    check_dim("y", y.shape[1], "columns", _layer_name(len(checked) - 2), checked[-2].shape[1],
+              "columns", y, checked[-2])
+    _no_shared_memory("params", checked)
+    return checked
+
+
+def _no_shared_memory(what: str, arrays: list[np.ndarray]) -> None:
+    for i in range(len(arrays)):
+        for j in range(i + 1, len(arrays)):
+            if arrays[i].size and arrays[j].size and np.may_share_memory(arrays[i], arrays[j]):
+                raise ValueError(f"{what}[{i}] and {what}[{j}] share memory")
+
+
+def check_velocities(velocities: object, params: list[np.ndarray]) -> list[np.ndarray]:
+    """Momentum state: one writeable array per parameter, of its shape and dtype, sharing no
+    memory with the parameters or one another."""
+    if (isinstance(velocities, np.ndarray) or not isinstance(velocities, Sequence)
+            or len(velocities) != len(params)):
+        raise ValueError(f"velocities must be a sequence of {len(params)} arrays, one per "
+                         f"parameter, got {type(velocities).__name__}")
+    checked = []
+    for i, (vel, p) in enumerate(zip(velocities, params, strict=True)):
+        v = check_param(vel, f"velocities[{i}]")
+        common_dtype(**{f"params[{i}]": p, f"velocities[{i}]": v})
+        same_shape(f"params[{i}]", p, f"velocities[{i}]", v)
+        checked.append(v)
+    _no_shared_memory("params + velocities", params + checked)
+    return checked
+
+
+def check_order(order: object, n: int) -> np.ndarray:
+    """Record order of each epoch: an integer array (M,) (one epoch) or (E, M), values in
+    [0, N); returned as C-contiguous int64 (E, M)."""
+    arr = as_array("order", order)
+    if arr.size == 0 and arr.dtype.kind == "f":
+        arr = arr.astype(np.int64)  # an empty list has numpy's default dtype, float64
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"order must be an integer array, got dtype {arr.dtype}")
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"order must be 1-D (one epoch) or 2-D (epochs, records), got "
+                         f"{arr.ndim}-D array of shape {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        raise ValueError(f"order must hold record indices in [0, {n}) (x has {n} rows), "
+                         f"got values in [{arr.min()}, {arr.max()}]")
+    arr = arr.reshape(1, -1) if arr.ndim == 1 else arr
+    return np.array(arr, dtype=np.int64, order="C")

@@ -108,6 +108,13 @@ def check(dtype_name: str) -> None:
         be.mlp_grad(x, rng.standard_normal((n, 2)).astype(dtype), params)
         be.mlp_grad(x, rng.standard_normal((n, 1)).astype(dtype), [params[0], params[1],
                     params[2][:, :1].copy(), params[3][:1].copy()])
+        be.mlp_train(x[:, :1], rng.standard_normal((n, 1)).astype(dtype),
+                     [w[:1].copy(), np.zeros(h, dtype), np.zeros((h, 1), dtype),
+                      np.zeros(1, dtype)], 1e-4, 2)
+        order = rng.permutation(n)
+        for batch, momentum in [(1, 0.0), (64, 0.9), (n, 0.0), (n, 0.5)]:
+            be.mlp_train_minibatch(x, rng.standard_normal((n, 2)).astype(dtype), params, 1e-4,
+                                   order, batch, momentum=momentum)
     for shape, stride, pad in [((64, 3, 16, 16), 1, 1), ((8, 2, 9, 7), 2, 0)]:
         xx = rng.standard_normal(shape).astype(dtype)
         ww = rng.standard_normal((4, shape[1], 3, 3)).astype(dtype)

@@ -72,9 +72,13 @@ def test_conv2d_numba_bitwise_equal_for_any_thread_count():
             np.testing.assert_array_equal(a, c)
 
 
-@pytest.mark.parametrize("n,h", [(700, 24), (5_000, 24), (30_000, 12), (5_000, 64)])
-def test_mlp_train_bitwise_equal_for_any_thread_count(n, h, dtype) -> None:
-    x, y, params = mlp_problem(n, 2, h, 1, dtype)
+@pytest.mark.parametrize("n,d,h", [(700, 2, 24), (5_000, 2, 24), (30_000, 2, 12), (5_000, 2, 64),
+                                   (30_001, 1, 12), (5_003, 1, 1000), (699, 1, 100),
+                                   (6_001, 32, 64)])
+def test_mlp_train_bitwise_equal_for_any_thread_count(n, d, h, dtype) -> None:
+    # d = 1: the narrow (register-blocked) kernel, serial and in parallel chunks; d = 32: the
+    # BLAS row-block kernel.
+    x, y, params = mlp_problem(n, d, h, 1, dtype)
     be = nnkernels.get_backend("numba")
     before = nnkernels.get_num_threads()
     runs = []
@@ -83,6 +87,30 @@ def test_mlp_train_bitwise_equal_for_any_thread_count(n, h, dtype) -> None:
             nnkernels.set_num_threads(threads)
             p = [a.copy() for a in params]
             runs.append((be.mlp_train(x, y, p, 0.05, 3), p))
+    finally:
+        nnkernels.set_num_threads(before)
+    for losses, p in runs[1:]:
+        assert losses.tobytes() == runs[0][0].tobytes()
+        for a, b in zip(p, runs[0][1], strict=True):
+            assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("batch", [1, 37, 2_000])
+def test_mlp_train_minibatch_bitwise_equal_for_any_thread_count(batch, dtype) -> None:
+    # batch 2,000 of a 24-48-48-3 network: above the parallel threshold (chunked batches).
+    from .test_training_minibatch import mlp_layers
+
+    x, y, params, order = mlp_layers(4_001, [24, 48, 48, 3], dtype, epochs=2)
+    be = nnkernels.get_backend("numba")
+    before = nnkernels.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2, 2):
+            nnkernels.set_num_threads(threads)
+            p = [a.copy() for a in params]
+            vel = [np.zeros_like(a) for a in p]
+            runs.append((be.mlp_train_minibatch(x, y, p, 0.01, order, batch, momentum=0.9,
+                                                velocities=vel), p + vel))
     finally:
         nnkernels.set_num_threads(before)
     for losses, p in runs[1:]:

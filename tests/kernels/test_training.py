@@ -57,6 +57,32 @@ def test_large_problem_takes_the_parallel_path(h, dtype) -> None:
     _compare(20_000, 1, h, 1, dtype, steps=2)
 
 
+@given(n=st.integers(0, 400), h=st.one_of(st.integers(1, 40), st.integers(200, 1100)),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_narrow_kernel_matches_reference_any_h(n, h, dtype) -> None:
+    # D = O = 1: the register-blocked kernel for every H, with any remainder of records
+    # (N mod the records per iteration) and H not a multiple of the vector width.
+    _compare(n, 1, h, 1, dtype, steps=2)
+
+
+@pytest.mark.parametrize("shape", [(3_001, 1000), (20_003, 300), (9, 1000)], ids=str)
+def test_narrow_kernel_large_h(shape, dtype) -> None:
+    _compare(shape[0], 1, shape[1], 1, dtype, steps=2)
+
+
+# Wide D and O: the BLAS row-block kernel, serial and parallel, with a ragged last block.
+@pytest.mark.parametrize("shape", [(7, 16, 40, 3), (1_500, 64, 256, 10), (4_099, 12, 96, 4),
+                                   (300, 7, 33, 1)], ids=str)
+def test_blocked_kernel_matches_reference(shape, dtype) -> None:
+    _compare(*shape, dtype, steps=2)
+
+
+@given(n=st.integers(1, 300), d=st.integers(4, 24), h=st.integers(32, 90), o=st.integers(1, 8),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_blocked_kernel_matches_reference_any_shape(n, d, h, o, dtype) -> None:
+    _compare(n, d, h, o, dtype, steps=2)
+
+
 # -- gradients (central finite differences, float64) ---------------------------------------------
 
 def test_loss_and_gradient_are_those_of_the_mean_loss(backend) -> None:
@@ -140,12 +166,25 @@ def test_non_contiguous_params_and_inputs(backend) -> None:
 
 # -- NaN -----------------------------------------------------------------------------------------
 
-def test_nan_propagates(backend) -> None:
-    x, y, params = mlp_problem(20, 1, 3, 1, np.float64)
+@pytest.mark.parametrize("h", [3, 100])
+def test_nan_propagates(backend, h) -> None:
+    x, y, params = mlp_problem(20, 1, h, 1, np.float64)
     y[3, 0] = np.nan
     losses = backend.mlp_train(x, y, params, 0.1, 2)
     assert np.isnan(losses).all()
     assert np.isnan(params[3]).all()
+
+
+@pytest.mark.parametrize("where", ["x", "w1"])
+def test_nan_in_the_hidden_layer_propagates(backend, where) -> None:
+    # A NaN pre-activation must pass the ReLU (as np.maximum does) in the forward and backward
+    # loops of the narrow (D = O = 1, records in registers) and wide kernels alike.
+    for d, h in [(1, 40), (2, 40), (16, 40)]:
+        x, y, params = mlp_problem(33, d, h, 1, np.float64)
+        (x if where == "x" else params[0])[0 if where == "w1" else 5, 0] = np.nan
+        losses = backend.mlp_train(x, y, params, 0.1, 1)
+        assert np.isnan(losses).all()
+        assert np.isnan(params[3]).all()
 
 
 # -- validation: the same error from every backend, before any work ------------------------------

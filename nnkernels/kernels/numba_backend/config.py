@@ -56,13 +56,41 @@ BLAS_BLOCK_MIN_ROWS = 32
 BLAS_BLOCK_MAX_ROWS = 512
 
 # -- fused training (mlp_train) -----------------------------------------------------------------
-# Fewer hidden units than this with D = O = 1 (the seed's network): the scalar kernel, four
-# records per iteration in registers, beat the vectorised loops along H (2-3x at H = 10).
-SINGLE_MAX_HIDDEN = 32
+# Records per inner iteration of the D = O = 1 kernel (the seed's network, every H): each weight
+# is loaded once for all of them and the hidden pre-activation is recomputed in the backward
+# loop instead of stored. tools/tune.py narrow, 2 threads, load 3 (busy machine), ns per step /
+# (N x H), one record at a time / 4 / 8 records:
+#   float64 700x10 7.6 / 2.0 / 1.7, 10000x100 1.9 / 0.78 / 0.67, 10000x1000 2.2 / 0.69 / 0.68,
+#           100000x1000 2.1 / 0.75 / 0.72;
+#   float32 700x10 7.5 / 1.6 / 1.6, 10000x100 0.82 / 0.64 / 0.33, 10000x1000 0.69 / 0.39 / 0.42,
+#           100000x1000 0.42 / 0.24 / 0.23.
+# 8 is as fast as 4 or faster (0.5-1.06x of its time) in every cell: 8.
+NARROW_RECORDS = 8
 # Per-chunk buffers are padded to multiples of this many elements (64 bytes of float64) so that
 # threads updating their own partials never write to one cache line (false sharing measured
 # 1.3x slower at 100,000 x 10).
 CACHE_LINE_ELEMENTS = 16
+# The BLOCKED kind (wide D and O): records go through BLAS in row blocks of about this many
+# hidden values (1 MiB of float64: the block and its gradient stay in L2 while the elementwise
+# work runs), one block of MLP_BLOCK_MIN_ROWS to MLP_BLOCK_MAX_ROWS rows at a time.
+MLP_BLOCK_ELEMENTS = 131_072
+MLP_BLOCK_MIN_ROWS = 32
+MLP_BLOCK_MAX_ROWS = 1024
+# Per-record loops or BLAS blocks (tools/tune.py blocked, 2 threads, load 1-3.7, N = 10,000,
+# per-record ms / blocked ms): BLAS from D + O >= MLP_BLAS_MIN_WIDTH with H >= MLP_BLAS_MIN_HIDDEN.
+#   D + O = 3 (2, 1): blocked 0.28-0.91x of per-record speed (float64), 0.40-1.25x (float32);
+#   D + O = 6, 9: mixed, 0.54-1.8x; D + O = 20 (16, 4): 1.36-1.78x float64, 2.3-3.2x float32
+#   (one float32 outlier at 0.39x under load 3.7); D + O = 74 (64, 10): 2.0-2.8x float64
+#   (29 GFLOP/s at 100,000 x 1024), 1.7-4.4x float32 (48-60 GFLOP/s).
+MLP_BLAS_MIN_WIDTH = 16
+MLP_BLAS_MIN_HIDDEN = 32
+# mlp_train_minibatch runs a batch's record chunks in parallel from this many multiply-adds
+# per batch (rows x 3 x sum of the layers' D x H): below it one serial chunk. A parallel region
+# per batch costs its start-up on every one of thousands of batches; measured (load 6-7 on the
+# 2 cores, us per batch, serial / parallel): 10-100-1 batch 64: 147 / 185, batch 1024: 2951 /
+# 2978; 64-256-10 batch 64: 1307 / 1935, batch 4096: 87,000 / 90,000. Never faster under load,
+# so the threshold sits at a batch taking about a millisecond alone.
+MINIBATCH_PARALLEL_MIN_WORK = 10_000_000
 
 # -- sharing the machine (scheduling.py) --------------------------------------------------------
 # A parallel call this many times slower than the best one of its kernel and shape was stalled

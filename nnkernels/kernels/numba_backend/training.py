@@ -1,10 +1,12 @@
 """Fused full-batch training of a one-hidden-layer MLP: forward, backward and SGD in one pass.
 
 pred = relu(x @ w1 + b1) @ w2 + b2 with x (N, D), y (N, O), w1 (D, H), b1 (H,), w2 (H, O),
-b2 (O,). One step walks the records once, one at a time: the hidden activations of a record
-live in an (H,) workspace only, so no (N, H) intermediate is ever built. Every loop runs along
-the hidden units (w2 is kept transposed) and vectorises; the seed's shape (D = O = 1, few
-hidden units) has a scalar kernel of its own. The records are split into a fixed number of
+b2 (O,). One step walks the records once: the hidden activations of a record live in an (H,)
+workspace (or in registers) only, so no (N, H) intermediate is ever built. Every loop runs
+along the hidden units (w2 is kept transposed) and vectorises. The seed's shape (D = O = 1,
+any H) takes several records per inner iteration (config.NARROW_RECORDS), each weight loaded
+once for all of them, and recomputes the hidden pre-activation in the backward loop (one FMA)
+rather than storing and reloading it. The records are split into a fixed number of
 chunks that depends on the shape only; each chunk accumulates its own gradient partial and the
 partials are summed in chunk order, so the result is bitwise the same for any thread count and
 whether the chunks run in parallel or one after another. The iteration loop runs inside the
@@ -17,81 +19,236 @@ import numpy as np
 from numba import njit, prange
 
 from . import scheduling
+from .blas import single_threaded_blas
 from .chunks import bounds, n_chunks, use_parallel
-from .config import CACHE_LINE_ELEMENTS, JIT, JIT_FAST, JIT_PARALLEL, SINGLE_MAX_HIDDEN
+from .config import (
+    CACHE_LINE_ELEMENTS,
+    JIT,
+    JIT_FAST,
+    JIT_PARALLEL,
+    MAX_BLAS_CHUNKS,
+    MAX_CHUNKS,
+    MIN_CHUNK_WORK,
+    MINIBATCH_PARALLEL_MIN_WORK,
+    MLP_BLAS_MIN_HIDDEN,
+    MLP_BLAS_MIN_WIDTH,
+    MLP_BLOCK_ELEMENTS,
+    MLP_BLOCK_MAX_ROWS,
+    MLP_BLOCK_MIN_ROWS,
+    NARROW_RECORDS,
+)
 
-# The chunk kernels: SINGLE (D = O = 1 with few hidden units: scalar, register-only loops) and
-# WIDE (loops over H that vectorise, any D and O); see config.SINGLE_MAX_HIDDEN.
-SINGLE, WIDE = 1, 2
+# The chunk kernels: NARROW4 / NARROW8 (D = O = 1, any H: 4 or 8 records per inner iteration
+# in registers, see config.NARROW_RECORDS), WIDE (one record at a time, any D and O) and
+# BLOCKED (row blocks through BLAS, wide D and O, see config.MLP_BLAS_MIN_WIDTH).
+NARROW4, WIDE, NARROW8, BLOCKED = 1, 2, 3, 4
 PAD = CACHE_LINE_ELEMENTS
 
 
-@njit(**JIT)
-def _chunk_grad_single(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2, a, s, g):
-    """Few hidden units, one input and one output (D = O = 1, the seed's network).
+@njit(inline="always", **JIT_FAST)
+def _tail_narrow(x, y, w, bb, v, b2, inv, r, stop, gw, gb1, gv2):
+    """Records [r, stop) one at a time (the remainder of the register blocks): (sum e**2, sum g)."""
+    n_hidden = w.shape[0]
+    zero = inv - inv
+    sq = 0.0
+    gb = zero
+    while r < stop:
+        xv = x[r, 0]
+        p = zero
+        for j in range(n_hidden):
+            u = bb[j] + xv * w[j]
+            p += (zero if u < zero else u) * v[j]
+        e = p + b2[0] - y[r, 0]
+        sq += float(e) * float(e)
+        gv = e * inv
+        gb += gv
+        for j in range(n_hidden):
+            u = bb[j] + xv * w[j]
+            m = u > zero
+            gv2[j] += (u if m else zero) * gv
+            sj = gv * v[j] if m else zero
+            gb1[j] += sj
+            gw[j] += xv * sj
+        r += 1
+    return sq, gb
 
-    Layouts as in _chunk_grad_wide (a, s, g unused). Four records per inner iteration, each
-    weight loaded once for the four, and everything in registers: the hidden pre-activation is
-    recomputed in the backward loop (one multiply-add) instead of being stored.
-    """
-    n_hidden = w1.shape[1]
+
+@njit(**JIT_FAST)
+def _chunk_grad_r4(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2):
+    """D = O = 1, any H: the gradient of records [start, stop), 4 per inner iteration."""
+    w, bb, v = w1[0], b1, w2t[0]
+    gw, gv2 = gw1[0], gw2t[0]
+    n_hidden = w.shape[0]
     zero = inv - inv
     sq = 0.0
     gb = zero
     r = start
     while r + 4 <= stop:
-        x0, x1, x2, x3 = x[r, 0], x[r + 1, 0], x[r + 2, 0], x[r + 3, 0]
-        p0 = p1 = p2 = p3 = b2[0]
+        x0 = x[r + 0, 0]
+        x1 = x[r + 1, 0]
+        x2 = x[r + 2, 0]
+        x3 = x[r + 3, 0]
+        p0 = p1 = p2 = p3 = zero
         for j in range(n_hidden):
-            wv, bv, vv = w1[0, j], b1[j], w2t[0, j]
-            u0, u1, u2, u3 = bv + x0 * wv, bv + x1 * wv, bv + x2 * wv, bv + x3 * wv
+            wv, bv, vv = w[j], bb[j], v[j]
+            u0 = bv + x0 * wv
+            u1 = bv + x1 * wv
+            u2 = bv + x2 * wv
+            u3 = bv + x3 * wv
             # relu that lets NaN through (like np.maximum): u < 0 is False for NaN.
             p0 += (zero if u0 < zero else u0) * vv
             p1 += (zero if u1 < zero else u1) * vv
             p2 += (zero if u2 < zero else u2) * vv
             p3 += (zero if u3 < zero else u3) * vv
-        e0, e1, e2, e3 = p0 - y[r, 0], p1 - y[r + 1, 0], p2 - y[r + 2, 0], p3 - y[r + 3, 0]
-        sq += (float(e0) * float(e0) + float(e1) * float(e1)
-               + float(e2) * float(e2) + float(e3) * float(e3))
-        g0, g1, g2, g3 = e0 * inv, e1 * inv, e2 * inv, e3 * inv
+        e0 = p0 + b2[0] - y[r + 0, 0]
+        e1 = p1 + b2[0] - y[r + 1, 0]
+        e2 = p2 + b2[0] - y[r + 2, 0]
+        e3 = p3 + b2[0] - y[r + 3, 0]
+        sq += float(e0) * float(e0)
+        sq += float(e1) * float(e1)
+        sq += float(e2) * float(e2)
+        sq += float(e3) * float(e3)
+        g0 = e0 * inv
+        g1 = e1 * inv
+        g2 = e2 * inv
+        g3 = e3 * inv
         gb += g0 + g1 + g2 + g3
         for j in range(n_hidden):
-            wv, bv, vv = w1[0, j], b1[j], w2t[0, j]
-            u0, u1, u2, u3 = bv + x0 * wv, bv + x1 * wv, bv + x2 * wv, bv + x3 * wv
-            u0 = zero if u0 < zero else u0
-            u1 = zero if u1 < zero else u1
-            u2 = zero if u2 < zero else u2
-            u3 = zero if u3 < zero else u3
-            gw2t[0, j] += u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3
-            # The ReLU mask on the activation: closed for 0 and NaN, where the gradient is 0.
-            s0 = g0 * vv if u0 > zero else zero
-            s1 = g1 * vv if u1 > zero else zero
-            s2 = g2 * vv if u2 > zero else zero
-            s3 = g3 * vv if u3 > zero else zero
+            wv, bv, vv = w[j], bb[j], v[j]
+            # The pre-activation again (one FMA each): cheaper than storing it.
+            u0 = bv + x0 * wv
+            u1 = bv + x1 * wv
+            u2 = bv + x2 * wv
+            u3 = bv + x3 * wv
+            # Closed for 0 and NaN, where the ReLU's gradient is 0.
+            m0 = u0 > zero
+            m1 = u1 > zero
+            m2 = u2 > zero
+            m3 = u3 > zero
+            a0 = u0 if m0 else zero
+            a1 = u1 if m1 else zero
+            a2 = u2 if m2 else zero
+            a3 = u3 if m3 else zero
+            gv2[j] += a0 * g0 + a1 * g1 + a2 * g2 + a3 * g3
+            s0 = g0 * vv if m0 else zero
+            s1 = g1 * vv if m1 else zero
+            s2 = g2 * vv if m2 else zero
+            s3 = g3 * vv if m3 else zero
             gb1[j] += s0 + s1 + s2 + s3
-            gw1[0, j] += x0 * s0 + x1 * s1 + x2 * s2 + x3 * s3
+            gw[j] += x0 * s0 + x1 * s1 + x2 * s2 + x3 * s3
         r += 4
-    # The last (stop - start) % 4 records, one at a time.
-    while r < stop:
-        xv = x[r, 0]
-        p = b2[0]
+    sq_t, gb_t = _tail_narrow(x, y, w, bb, v, b2, inv, r, stop, gw, gb1, gv2)
+    gb2[0] += gb + gb_t
+    return sq + sq_t
+
+
+@njit(**JIT_FAST)
+def _chunk_grad_r8(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2):
+    """D = O = 1, any H: the gradient of records [start, stop), 8 per inner iteration."""
+    w, bb, v = w1[0], b1, w2t[0]
+    gw, gv2 = gw1[0], gw2t[0]
+    n_hidden = w.shape[0]
+    zero = inv - inv
+    sq = 0.0
+    gb = zero
+    r = start
+    while r + 8 <= stop:
+        x0 = x[r + 0, 0]
+        x1 = x[r + 1, 0]
+        x2 = x[r + 2, 0]
+        x3 = x[r + 3, 0]
+        x4 = x[r + 4, 0]
+        x5 = x[r + 5, 0]
+        x6 = x[r + 6, 0]
+        x7 = x[r + 7, 0]
+        p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = zero
         for j in range(n_hidden):
-            u = b1[j] + xv * w1[0, j]
-            p += (zero if u < zero else u) * w2t[0, j]
-        e = p - y[r, 0]
-        sq += float(e) * float(e)
-        gv = e * inv
-        gb += gv
+            wv, bv, vv = w[j], bb[j], v[j]
+            u0 = bv + x0 * wv
+            u1 = bv + x1 * wv
+            u2 = bv + x2 * wv
+            u3 = bv + x3 * wv
+            u4 = bv + x4 * wv
+            u5 = bv + x5 * wv
+            u6 = bv + x6 * wv
+            u7 = bv + x7 * wv
+            # relu that lets NaN through (like np.maximum): u < 0 is False for NaN.
+            p0 += (zero if u0 < zero else u0) * vv
+            p1 += (zero if u1 < zero else u1) * vv
+            p2 += (zero if u2 < zero else u2) * vv
+            p3 += (zero if u3 < zero else u3) * vv
+            p4 += (zero if u4 < zero else u4) * vv
+            p5 += (zero if u5 < zero else u5) * vv
+            p6 += (zero if u6 < zero else u6) * vv
+            p7 += (zero if u7 < zero else u7) * vv
+        e0 = p0 + b2[0] - y[r + 0, 0]
+        e1 = p1 + b2[0] - y[r + 1, 0]
+        e2 = p2 + b2[0] - y[r + 2, 0]
+        e3 = p3 + b2[0] - y[r + 3, 0]
+        e4 = p4 + b2[0] - y[r + 4, 0]
+        e5 = p5 + b2[0] - y[r + 5, 0]
+        e6 = p6 + b2[0] - y[r + 6, 0]
+        e7 = p7 + b2[0] - y[r + 7, 0]
+        sq += float(e0) * float(e0)
+        sq += float(e1) * float(e1)
+        sq += float(e2) * float(e2)
+        sq += float(e3) * float(e3)
+        sq += float(e4) * float(e4)
+        sq += float(e5) * float(e5)
+        sq += float(e6) * float(e6)
+        sq += float(e7) * float(e7)
+        g0 = e0 * inv
+        g1 = e1 * inv
+        g2 = e2 * inv
+        g3 = e3 * inv
+        g4 = e4 * inv
+        g5 = e5 * inv
+        g6 = e6 * inv
+        g7 = e7 * inv
+        gb += g0 + g1 + g2 + g3 + g4 + g5 + g6 + g7
         for j in range(n_hidden):
-            u = b1[j] + xv * w1[0, j]
-            u = zero if u < zero else u
-            gw2t[0, j] += u * gv
-            sj = gv * w2t[0, j] if u > zero else zero
-            gb1[j] += sj
-            gw1[0, j] += xv * sj
-        r += 1
-    gb2[0] += gb
-    return sq
+            wv, bv, vv = w[j], bb[j], v[j]
+            # The pre-activation again (one FMA each): cheaper than storing it.
+            u0 = bv + x0 * wv
+            u1 = bv + x1 * wv
+            u2 = bv + x2 * wv
+            u3 = bv + x3 * wv
+            u4 = bv + x4 * wv
+            u5 = bv + x5 * wv
+            u6 = bv + x6 * wv
+            u7 = bv + x7 * wv
+            # Closed for 0 and NaN, where the ReLU's gradient is 0.
+            m0 = u0 > zero
+            m1 = u1 > zero
+            m2 = u2 > zero
+            m3 = u3 > zero
+            m4 = u4 > zero
+            m5 = u5 > zero
+            m6 = u6 > zero
+            m7 = u7 > zero
+            a0 = u0 if m0 else zero
+            a1 = u1 if m1 else zero
+            a2 = u2 if m2 else zero
+            a3 = u3 if m3 else zero
+            a4 = u4 if m4 else zero
+            a5 = u5 if m5 else zero
+            a6 = u6 if m6 else zero
+            a7 = u7 if m7 else zero
+            gv2[j] += a0 * g0 + a1 * g1 + a2 * g2 + a3 * g3 + a4 * g4 + a5 * g5 + a6 * g6 + a7 * g7
+            s0 = g0 * vv if m0 else zero
+            s1 = g1 * vv if m1 else zero
+            s2 = g2 * vv if m2 else zero
+            s3 = g3 * vv if m3 else zero
+            s4 = g4 * vv if m4 else zero
+            s5 = g5 * vv if m5 else zero
+            s6 = g6 * vv if m6 else zero
+            s7 = g7 * vv if m7 else zero
+            gb1[j] += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+            gw[j] += x0 * s0 + x1 * s1 + x2 * s2 + x3 * s3 + x4 * s4 + x5 * s5 + x6 * s6 + x7 * s7
+        r += 8
+    sq_t, gb_t = _tail_narrow(x, y, w, bb, v, b2, inv, r, stop, gw, gb1, gv2)
+    gb2[0] += gb + gb_t
+    return sq + sq_t
 
 
 @njit(**JIT_FAST)
@@ -165,6 +322,54 @@ def _chunk_grad_wide(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb
     return sq
 
 
+@njit(**JIT_FAST)
+def _chunk_grad_blocked(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2, hb, db, pb,
+                        t1, t2):
+    """Wide D and O: records [start, stop) in row blocks through BLAS; return sum(e**2).
+
+    hb, db (rows, H), pb (rows, O), t1 (D, H), t2 (O, H) are this chunk's workspaces: a block's
+    hidden activations and their gradient stay in cache (about config.MLP_BLOCK_ELEMENTS
+    values) while bias, ReLU, error and mask are applied in numba loops between the GEMMs.
+    """
+    n_hidden = w1.shape[1]
+    n_out = w2t.shape[0]
+    rows = hb.shape[0]
+    zero = inv - inv
+    sq = 0.0
+    for lo in range(start, stop, rows):
+        hi = min(lo + rows, stop)
+        m = hi - lo
+        h, dh, p, xb = hb[:m], db[:m], pb[:m], x[lo:hi]
+        np.dot(xb, w1, h)
+        for i in range(m):
+            for j in range(n_hidden):
+                u = h[i, j] + b1[j]
+                h[i, j] = zero if u < zero else u  # NaN passes (NaN < 0 is False)
+        np.dot(h, w2t.T, p)
+        for i in range(m):
+            for o in range(n_out):
+                e = p[i, o] + b2[o] - y[lo + i, o]
+                sq += float(e) * float(e)
+                g = e * inv
+                p[i, o] = g
+                gb2[o] += g
+        np.dot(p.T, h, t2)
+        for o in range(n_out):
+            for j in range(n_hidden):
+                gw2t[o, j] += t2[o, j]
+        np.dot(p, w2t, dh)
+        for i in range(m):
+            for j in range(n_hidden):
+                v = dh[i, j] if h[i, j] > zero else zero  # closed for 0 and NaN
+                dh[i, j] = v
+                gb1[j] += v
+        np.dot(xb.T, dh, t1)
+        for d in range(t1.shape[0]):
+            for j in range(n_hidden):
+                gw1[d, j] += t1[d, j]
+    return sq
+
+
 @njit(**JIT)
 def _padded(k: int) -> int:
     """k rounded up, plus one spare line: per-chunk blocks never share a 64-byte cache line."""
@@ -207,21 +412,27 @@ def _reduce_and_step(wa, b1, wb, b2, lr, part, nc, plen):
 
 
 @njit(**JIT)
-def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, plen, wlen):
+def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, plen, wlen, blk):
     """Chunk c's gradient into its partial (zeroed first) with the kernel of the given kind."""
     d_in, n_hidden = wa.shape
     n_out = wb.shape[0]
     part[c * plen:(c + 1) * plen] = 0
     gw1, gw2t, gb1, gb2, a, s, g = _chunk_views(part, work, c, d_in, n_hidden, n_out, plen, wlen)
-    if kind == SINGLE:
-        return _chunk_grad_single(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2,
-                                  a, s, g)
+    if kind == NARROW4:
+        return _chunk_grad_r4(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2)
+    if kind == NARROW8:
+        return _chunk_grad_r8(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2)
+    if kind == BLOCKED:
+        hb, db, pb, t1, t2 = blk
+        return _chunk_grad_blocked(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2,
+                                   hb[c], db[c], pb[c], t1[c], t2[c])
     return _chunk_grad_wide(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2, a, s, g)
 
 
 @njit(**JIT)
-def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel):
-    """len(losses) steps over nc record chunks, serially or in parallel (same results)."""
+def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel, rows):
+    """len(losses) steps over nc record chunks, serially or in parallel (same results); rows:
+    the block rows of the BLOCKED kind (its per-chunk workspaces are allocated once here)."""
     n, d_in = x.shape
     n_hidden = w1.shape[1]
     n_out = w2.shape[1]
@@ -234,12 +445,16 @@ def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel):
     part = np.zeros(nc * plen, dt)
     work = np.zeros(nc * wlen, dt)
     psq = np.zeros(nc * PAD)
+    r = rows if kind == BLOCKED else 0
+    blk = (np.empty((nc, r, n_hidden), dt), np.empty((nc, r, n_hidden), dt),
+           np.empty((nc, r, n_out), dt), np.empty((nc, d_in if r else 0, n_hidden), dt),
+           np.empty((nc, n_out if r else 0, n_hidden), dt))
     total = n * n_out
     for it in range(losses.shape[0]):
         if parallel:
-            _grads_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen)
+            _grads_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen, blk)
         else:
-            _grads_serial(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen)
+            _grads_serial(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen, blk)
         sq = 0.0
         for c in range(nc):
             sq += psq[c * PAD]
@@ -250,19 +465,19 @@ def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel):
 
 
 @njit(**JIT)
-def _grads_serial(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen):
+def _grads_serial(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen, blk):
     for c in range(nc):
         lo, hi = bounds(c, x.shape[0], nc)
         psq[c * PAD] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, lo, hi, part, work, c,
-                                   plen, wlen)
+                                   plen, wlen, blk)
 
 
 @njit(**JIT_PARALLEL)
-def _grads_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen):
+def _grads_parallel(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen, blk):
     for c in prange(nc):
         lo, hi = bounds(c, x.shape[0], nc)
         psq[c * PAD] = _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, lo, hi, part, work, c,
-                                   plen, wlen)
+                                   plen, wlen, blk)
 
 
 def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray,
@@ -274,25 +489,45 @@ def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: 
     total = n * n_out
     # lr and 1 / (N * O) in the array dtype, so that float32 stays float32 in the jitted code.
     inv = dt(1.0 / total) if total else dt(0.0)
-    # Small problems run as one serial chunk; the choice depends on the shapes only, never on
-    # the thread count, so results stay bitwise the same for any number of threads.
-    work = n_hidden * (d_in + n_out)
-    nc = n_chunks(n, work) if use_parallel(n * work) else 1
-    kind = SINGLE if d_in == 1 and n_out == 1 and n_hidden < SINGLE_MAX_HIDDEN else WIDE
+    nc, kind = plan(n, d_in, n_hidden, n_out)
     args = (x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind)
-    if nc > 1:
-        scheduling.run(_train_parallel, _train_serial, (x.shape, w2.shape, losses.shape[0]),
-                       *args)
-    else:
-        _train_serial(*args)
+    with single_threaded_blas(kind == BLOCKED):
+        if nc > 1:
+            scheduling.run(_train_parallel, _train_serial, (x.shape, w2.shape, losses.shape[0]),
+                           *args)
+        else:
+            _train_serial(*args)
 
 
 def _train_serial(*args: object) -> None:
-    _train(*args, False)
+    _train(*args, False, mlp_block_rows(args[2].shape[1]))
 
 
 def _train_parallel(*args: object) -> None:
-    _train(*args, True)
+    _train(*args, True, mlp_block_rows(args[2].shape[1]))
+
+
+def mlp_block_rows(n_hidden: int) -> int:
+    """Rows per BLAS block of the BLOCKED kind: about MLP_BLOCK_ELEMENTS hidden values."""
+    return min(MLP_BLOCK_MAX_ROWS, max(MLP_BLOCK_MIN_ROWS,
+                                       MLP_BLOCK_ELEMENTS // max(n_hidden, 1)))
+
+
+def plan(n: int, d_in: int, n_hidden: int, n_out: int) -> tuple[int, int]:
+    """(record chunks, chunk kernel kind) of a fused step; from the shape only, never the thread
+    count, so results stay bitwise the same for any number of threads. Small problems run as
+    one serial chunk."""
+    work = n_hidden * (d_in + n_out)
+    kind = WIDE
+    if d_in == 1 and n_out == 1:
+        kind = NARROW8 if NARROW_RECORDS == 8 else NARROW4
+    elif min(d_in, n_out) >= 1 and d_in + n_out >= MLP_BLAS_MIN_WIDTH \
+            and n_hidden >= MLP_BLAS_MIN_HIDDEN:
+        kind = BLOCKED
+    # BLOCKED chunks hold (D + O) x H partials each and want several blocks: fewer chunks.
+    most = MAX_BLAS_CHUNKS if kind == BLOCKED else MAX_CHUNKS
+    nc = n_chunks(n, work, most) if use_parallel(n * work) else 1
+    return nc, kind
 
 
 def warmup() -> None:
@@ -303,14 +538,17 @@ def warmup() -> None:
         for parallel in (False, True):
             params = (np.zeros((1, 2), dt), np.zeros(2, dt), np.zeros((2, 1), dt),
                       np.zeros(1, dt))
-            for kind in (SINGLE, WIDE):
-                _train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1, kind, parallel)
+            for kind in (NARROW4, NARROW8, WIDE, BLOCKED):
+                with single_threaded_blas(kind == BLOCKED):
+                    _train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1, kind, parallel,
+                           MLP_BLOCK_MIN_ROWS)
+    warmup_minibatch()
 
 
 # -- mlp_grad: one chunk's gradient and loss sums, no update (the distributed step) -----------
 
 @njit(**JIT)
-def _grad(x, y, w1, b1, w2, b2, one, gw1, gb1, gw2, gb2, nc, kind, parallel):
+def _grad(x, y, w1, b1, w2, b2, one, gw1, gb1, gw2, gb2, nc, kind, parallel, rows):
     """Add the gradient SUMS of 0.5 * sum((pred - y)**2) into gw1, gb1, gw2, gb2; return the
     loss sum (float64). The chunk kernels and partials of _train with inv = 1: the gradient of
     the sum, not the mean; the partials are added in chunk order, whatever runs them."""
@@ -324,10 +562,14 @@ def _grad(x, y, w1, b1, w2, b2, one, gw1, gb1, gw2, gb2, nc, kind, parallel):
     part = np.zeros(nc * plen, dt)
     work = np.zeros(nc * wlen, dt)
     psq = np.zeros(nc * PAD)
+    r = rows if kind == BLOCKED else 0
+    blk = (np.empty((nc, r, n_hidden), dt), np.empty((nc, r, n_hidden), dt),
+           np.empty((nc, r, n_out), dt), np.empty((nc, d_in if r else 0, n_hidden), dt),
+           np.empty((nc, n_out if r else 0, n_hidden), dt))
     if parallel:
-        _grads_parallel(kind, x, y, wa, b1, wb, b2, one, part, work, psq, nc, plen, wlen)
+        _grads_parallel(kind, x, y, wa, b1, wb, b2, one, part, work, psq, nc, plen, wlen, blk)
     else:
-        _grads_serial(kind, x, y, wa, b1, wb, b2, one, part, work, psq, nc, plen, wlen)
+        _grads_serial(kind, x, y, wa, b1, wb, b2, one, part, work, psq, nc, plen, wlen, blk)
     sq = 0.0
     for c in range(nc):
         sq += psq[c * PAD]
@@ -348,11 +590,11 @@ def _grad(x, y, w1, b1, w2, b2, one, gw1, gb1, gw2, gb2, nc, kind, parallel):
 
 
 def _grad_serial(*args: object) -> float:
-    return _grad(*args, False)
+    return _grad(*args, False, mlp_block_rows(args[2].shape[1]))
 
 
 def _grad_parallel(*args: object) -> float:
-    return _grad(*args, True)
+    return _grad(*args, True, mlp_block_rows(args[2].shape[1]))
 
 
 def mlp_grad(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray,
@@ -362,24 +604,234 @@ def mlp_grad(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: n
     into gw1, gb1, gw2, gb2; chunked as mlp_train (bitwise the same for any thread count)."""
     n, d_in = x.shape
     n_hidden, n_out = w2.shape
-    work = n_hidden * (d_in + n_out)
-    nc = n_chunks(n, work) if use_parallel(n * work) else 1
-    kind = SINGLE if d_in == 1 and n_out == 1 and n_hidden < SINGLE_MAX_HIDDEN else WIDE
+    nc, kind = plan(n, d_in, n_hidden, n_out)
     args = (x, y, w1, b1, w2, b2, x.dtype.type(1.0), gw1, gb1, gw2, gb2, nc, kind)
-    if nc > 1:
-        return float(scheduling.run(_grad_parallel, _grad_serial, ("mlp_grad", x.shape,
-                                                                    w2.shape), *args))
-    return float(_grad_serial(*args))
+    with single_threaded_blas(kind == BLOCKED):
+        if nc > 1:
+            return float(scheduling.run(_grad_parallel, _grad_serial, ("mlp_grad", x.shape,
+                                                                        w2.shape), *args))
+        return float(_grad_serial(*args))
 
 
 def warmup_grad() -> None:
-    """Compile (or load from cache) mlp_grad's driver, serial and parallel, both dtypes."""
+    """Compile (or load from cache) mlp_grad's driver, serial and parallel, every kind, both
+    dtypes."""
     for dt in (np.float32, np.float64):
         x = np.zeros((4, 1), dt)
         y = np.zeros((4, 1), dt)
         for parallel in (False, True):
-            for kind in (SINGLE, WIDE):
+            for kind in (NARROW4, NARROW8, WIDE, BLOCKED):
                 params = (np.zeros((1, 2), dt), np.zeros(2, dt), np.zeros((2, 1), dt),
                           np.zeros(1, dt))
                 grads = tuple(np.zeros_like(p) for p in params)
-                _grad(x, y, *params, dt(1.0), *grads, 1, kind, parallel)
+                with single_threaded_blas(kind == BLOCKED):
+                    _grad(x, y, *params, dt(1.0), *grads, 1, kind, parallel, MLP_BLOCK_MIN_ROWS)
+
+
+# -- mini-batch epochs (any depth) ------------------------------------------------------------
+# The parameters of all layers live in one flat vector theta: w_l (dims[l], dims[l+1]) at
+# woff[l], b_l at boff[l]. A batch is cut into a fixed number of record chunks (a function of
+# the batch's size and the network only); each chunk runs forward and backward over its rows
+# into its own gradient partial, and the partials are added in chunk order before the update,
+# so the result is bitwise the same for any thread count. Small batches are one serial chunk.
+
+
+@njit(**JIT_FAST)
+def _mb_chunk(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1, d2):
+    """Rows idx (m,) of a batch: forward, error, backward; gradient added into grad (flat);
+    return sum(e**2). acts: activations of every layer (flat, level l at aoff[l], (m, dims[l]));
+    d1, d2: deltas (at least m * max(dims) each)."""
+    n_layers = dims.shape[0] - 1
+    m = idx.shape[0]
+    zero = inv - inv
+    d_in = dims[0]
+    a0 = acts[aoff[0]:aoff[0] + m * d_in].reshape((m, d_in))
+    for i in range(m):
+        for k in range(d_in):
+            a0[i, k] = x[idx[i], k]
+    for lay in range(n_layers):
+        di, do = dims[lay], dims[lay + 1]
+        w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
+        b = theta[boff[lay]:boff[lay] + do]
+        inp = acts[aoff[lay]:aoff[lay] + m * di].reshape((m, di))
+        out = acts[aoff[lay + 1]:aoff[lay + 1] + m * do].reshape((m, do))
+        relu = lay < n_layers - 1
+        for i in range(m):
+            for j in range(do):
+                out[i, j] = b[j]
+            for k in range(di):
+                a = inp[i, k]
+                for j in range(do):
+                    out[i, j] += a * w[k, j]
+            if relu:
+                for j in range(do):
+                    u = out[i, j]
+                    out[i, j] = zero if u < zero else u  # NaN passes (NaN < 0 is False)
+    n_out = dims[n_layers]
+    pred = acts[aoff[n_layers]:aoff[n_layers] + m * n_out].reshape((m, n_out))
+    cur = d1[:m * n_out].reshape((m, n_out))
+    sq = 0.0
+    for i in range(m):
+        for o in range(n_out):
+            e = pred[i, o] - y[idx[i], o]
+            sq += float(e) * float(e)
+            cur[i, o] = e * inv
+    for lay in range(n_layers - 1, -1, -1):
+        di, do = dims[lay], dims[lay + 1]
+        w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
+        gw = grad[woff[lay]:woff[lay] + di * do].reshape((di, do))
+        gb = grad[boff[lay]:boff[lay] + do]
+        inp = acts[aoff[lay]:aoff[lay] + m * di].reshape((m, di))
+        for i in range(m):
+            for j in range(do):
+                gb[j] += cur[i, j]
+            for k in range(di):
+                a = inp[i, k]
+                for j in range(do):
+                    gw[k, j] += a * cur[i, j]
+        if lay > 0:
+            nxt = (d2 if lay % 2 == (n_layers - 1) % 2 else d1)[:m * di].reshape((m, di))
+            for i in range(m):
+                for k in range(di):
+                    s = zero
+                    for j in range(do):
+                        s += cur[i, j] * w[k, j]
+                    # The ReLU's mask on its output: closed for 0 and NaN.
+                    nxt[i, k] = s if inp[i, k] > zero else zero
+            cur = nxt
+    return sq
+
+
+@njit(**JIT)
+def _mb_grads_serial(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
+                     nc):
+    for c in range(nc):
+        lo, hi = bounds(c, idx.shape[0], nc)
+        g = part[c]
+        g[:] = 0
+        psq[c * PAD] = _mb_chunk(x, y, theta, dims, woff, boff, idx[lo:hi], inv, g, acts[c],
+                                 aoff, d1[c], d2[c])
+
+
+@njit(**JIT_PARALLEL)
+def _mb_grads_parallel(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
+                       nc):
+    for c in prange(nc):
+        lo, hi = bounds(c, idx.shape[0], nc)
+        g = part[c]
+        g[:] = 0
+        psq[c * PAD] = _mb_chunk(x, y, theta, dims, woff, boff, idx[lo:hi], inv, g, acts[c],
+                                 aoff, d1[c], d2[c])
+
+
+@njit(**JIT)
+def _mb_batch_chunks(m, work_per_row, max_chunks, min_chunk_work, min_parallel_work):
+    """Record chunks of a batch of m rows: 1 (serial) below min_parallel_work, else as n_chunks."""
+    if m * work_per_row < min_parallel_work:
+        return 1
+    return max(1, min(max_chunks, m, m * max(work_per_row, 1) // min_chunk_work))
+
+
+@njit(**JIT)
+def _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, lr, momentum, losses,
+              work_per_row, use_momentum, limits, inv_full, inv_last):
+    """Every epoch of order (E, M), batch by batch; theta (and vel) updated in place. inv_full,
+    inv_last: 1 / (rows * O) of a full and of the last batch, in the arrays' dtype."""
+    n_epochs, n_visit = order.shape
+    n_layers = dims.shape[0] - 1
+    max_chunks, min_chunk_work, min_parallel_work = limits[0], limits[1], limits[2]
+    nc_max = _mb_batch_chunks(min(batch_size, n_visit), work_per_row, max_chunks,
+                              min_chunk_work, min_parallel_work)
+    rows = -(-min(batch_size, n_visit) // nc_max) + 1
+    widest = 0
+    aoff = np.zeros(n_layers + 2, np.int64)
+    for lay in range(n_layers + 1):
+        widest = max(widest, dims[lay])
+        aoff[lay + 1] = aoff[lay] + rows * dims[lay]
+    dt = theta.dtype
+    n_par = theta.shape[0]
+    # Workspaces for the whole call, reused by every batch (each chunk its own rows).
+    part = np.zeros((nc_max, _padded(n_par)), dt)
+    acts = np.zeros((nc_max, _padded(aoff[n_layers + 1])), dt)
+    d1 = np.zeros((nc_max, _padded(rows * widest)), dt)
+    d2 = np.zeros((nc_max, _padded(rows * widest)), dt)
+    psq = np.zeros(nc_max * PAD)
+    n_out = dims[n_layers]
+    for e in range(n_epochs):
+        sq = 0.0
+        for lo in range(0, n_visit, batch_size):
+            hi = min(lo + batch_size, n_visit)
+            m = hi - lo
+            idx = order[e, lo:hi]
+            nc = _mb_batch_chunks(m, work_per_row, max_chunks, min_chunk_work,
+                                  min_parallel_work)
+            inv = inv_full if m == batch_size else inv_last
+            if nc > 1:
+                _mb_grads_parallel(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2,
+                                   aoff, psq, nc)
+            else:
+                _mb_grads_serial(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2,
+                                 aoff, psq, nc)
+            for c in range(nc):
+                sq += psq[c * PAD]
+            for i in range(n_par):
+                g = part[0, i]
+                for c in range(1, nc):
+                    g += part[c, i]
+                if use_momentum:
+                    v = momentum * vel[i] - lr * g
+                    vel[i] = v
+                    theta[i] = theta[i] + v
+                else:
+                    theta[i] = theta[i] - lr * g
+        losses[e] = 0.5 * sq / (n_visit * n_out) if n_out else 0.0
+
+
+def _mb_layout(params: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dims [D, H1, ..., O], woff, boff) of params in the flat vector, all int64."""
+    weights = params[0::2]
+    dims = np.array([weights[0].shape[0]] + [w.shape[1] for w in weights], np.int64)
+    sizes = np.array([p.size for p in params], np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    return dims, starts[0::2].copy(), starts[1::2].copy()
+
+
+def mlp_train_minibatch(x: np.ndarray, y: np.ndarray, params: list[np.ndarray],
+                        velocities: list[np.ndarray] | None, order: np.ndarray, batch_size: int,
+                        lr: float, momentum: float, losses: np.ndarray) -> None:
+    """Epochs of mini-batch SGD (optionally momentum) of an MLP of any depth in one jitted
+    call (see the protocol and the numpy reference for the exact semantics)."""
+    dt = x.dtype.type
+    dims, woff, boff = _mb_layout(params)
+    theta = np.concatenate([p.reshape(-1) for p in params])
+    use_momentum = velocities is not None
+    vel = (np.concatenate([v.reshape(-1) for v in velocities]) if use_momentum
+           else np.zeros(0, x.dtype))
+    # Multiply-adds per record of forward and backward (three products per weight).
+    work_per_row = 3 * int(np.sum(dims[:-1] * dims[1:]))
+    limits = np.array([MAX_CHUNKS, MIN_CHUNK_WORK, MINIBATCH_PARALLEL_MIN_WORK], np.int64)
+    n_visit, n_out = order.shape[1], y.shape[1]
+    last = n_visit - (n_visit - 1) // batch_size * batch_size
+    # 1 / (rows * O) in the array dtype, so that float32 stays float32 in the jitted code.
+    inv_full, inv_last = (dt(1.0 / (r * n_out)) if n_out else dt(0.0)
+                          for r in (min(batch_size, n_visit), last))
+    _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, dt(lr), dt(momentum),
+              losses, work_per_row, use_momentum, limits, inv_full, inv_last)
+    offsets = np.concatenate([[0], np.cumsum([p.size for p in params])])
+    for i, p in enumerate(params):
+        p.reshape(-1)[:] = theta[offsets[i]:offsets[i + 1]]
+        if use_momentum:
+            velocities[i].reshape(-1)[:] = vel[offsets[i]:offsets[i + 1]]
+
+
+def warmup_minibatch() -> None:
+    """Compile (or load) the mini-batch drivers, serial and parallel, float32 and float64."""
+    for dt in (np.float32, np.float64):
+        x = np.zeros((3_000, 40), dt)
+        y = np.zeros((3_000, 2), dt)
+        params = [np.zeros((40, 30), dt), np.zeros(30, dt), np.zeros((30, 2), dt),
+                  np.zeros(2, dt)]
+        order = np.arange(3_000, dtype=np.int64).reshape(1, -1)
+        for bs in (4, 3_000):  # serial, and parallel chunks (3000 * 3 * 1260 multiply-adds)
+            for vel in (None, [np.zeros_like(p) for p in params]):
+                mlp_train_minibatch(x, y, params, vel, order, bs, 0.1, 0.5, np.zeros(1))

@@ -10,7 +10,7 @@ from .dense import linear_backward, linear_forward, linear_relu_forward
 from .losses import mse_loss, softmax_cross_entropy
 from .optim import adam_update, sgd_momentum_update, sgd_update
 from .pool import maxpool2d_backward, maxpool2d_forward
-from .training import mlp_grad, mlp_train
+from .training import mlp_grad, mlp_train, mlp_train_minibatch
 
 name = "numpy"
 
