@@ -285,8 +285,6 @@ def _sharing_cells(args: argparse.Namespace, rng: np.random.Generator
     return cells
 
 
-SWEEPS = {"kernels": sweep_kernels, "depth": sweep_depth, "parallel": sweep_parallel,
-          "conv": sweep_conv, "mlp": sweep_mlp, "sharing": sweep_sharing}
 def _fused_kinds(x: np.ndarray, y: np.ndarray, init: list[np.ndarray], kinds: dict[str, int],
                  args: argparse.Namespace) -> dict[str, float]:
     """Seconds per step of numba's fused _train with each chunk kernel kind forced."""
@@ -356,7 +354,7 @@ def sweep_blocked(args: argparse.Namespace) -> None:
 
 
 SWEEPS = {"kernels": sweep_kernels, "depth": sweep_depth, "parallel": sweep_parallel,
-          "conv": sweep_conv, "mlp": sweep_mlp,
+          "conv": sweep_conv, "mlp": sweep_mlp, "sharing": sweep_sharing,
           "narrow": sweep_narrow, "blocked": sweep_blocked}
 
 
