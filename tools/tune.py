@@ -6,7 +6,7 @@
     python tools/tune.py conv       # conv2d numpy / numba / torch at the convolution shapes
     python tools/tune.py mlp        # mlp_train time per step, numpy vs numba
     python tools/tune.py sharing    # each kernel idle / serial / after numpy BLAS / busy core
-    python tools/tune.py narrow     # D = O = 1 fused step: 4 vs 8 records (NARROW_RECORDS)
+    python tools/tune.py narrow     # D = O = 1 fused step: 8 records per iteration vs one
     python tools/tune.py blocked    # wide fused step: per record vs BLAS blocks (MLP_BLAS_*)
     python tools/tune.py all --smoke    # every sweep at tiny sizes (CI: the script works)
 
@@ -314,7 +314,7 @@ def sweep_narrow(args: argparse.Namespace) -> None:
 
     rng = np.random.default_rng(0)
     print(f"threads={args.threads}, {load_line()}; ns per step / (N x H)")
-    kinds = {"wide": tr.WIDE, "r4": tr.NARROW4, "r8": tr.NARROW8}
+    kinds = {"wide": tr.WIDE, "r8": tr.NARROW8}
     for dtype in (np.float64, np.float32):
         for n, h in _sizes(args.mlp_sizes):
             x = np.linspace(-1.7, 1.7, n).reshape(-1, 1).astype(dtype)
@@ -324,7 +324,8 @@ def sweep_narrow(args: argparse.Namespace) -> None:
                                               np.zeros(1))]
             t = _fused_kinds(x, y, init, kinds, args)
             cells = "  ".join(f"{k} {v / (n * h) * 1e9:7.3f}" for k, v in t.items())
-            print(f"{dtype.__name__} N={n:>8} H={h:>5}: {cells}  r8/r4 {t['r8'] / t['r4']:5.2f}",
+            print(f"{dtype.__name__} N={n:>8} H={h:>5}: {cells}  "
+                  f"r8/wide {t['r8'] / t['wide']:5.2f}",
                   flush=True)
 
 

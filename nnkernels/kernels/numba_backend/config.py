@@ -64,7 +64,8 @@ BLAS_BLOCK_MAX_ROWS = 512
 #           100000x1000 2.1 / 0.75 / 0.72;
 #   float32 700x10 7.5 / 1.6 / 1.6, 10000x100 0.82 / 0.64 / 0.33, 10000x1000 0.69 / 0.39 / 0.42,
 #           100000x1000 0.42 / 0.24 / 0.23.
-# 8 is as fast as 4 or faster (0.5-1.06x of its time) in every cell: 8.
+# 8 is as fast as 4 or faster (0.5-1.06x of its time) in every cell: 8, and the 4-record kernel
+# was removed (training._chunk_grad_r8 is unrolled by hand for exactly this many records).
 NARROW_RECORDS = 8
 # Per-chunk buffers are padded to multiples of this many elements (64 bytes of float64) so that
 # threads updating their own partials never write to one cache line (false sharing measured

@@ -35,13 +35,12 @@ from .config import (
     MLP_BLOCK_ELEMENTS,
     MLP_BLOCK_MAX_ROWS,
     MLP_BLOCK_MIN_ROWS,
-    NARROW_RECORDS,
 )
 
-# The chunk kernels: NARROW4 / NARROW8 (D = O = 1, any H: 4 or 8 records per inner iteration
-# in registers, see config.NARROW_RECORDS), WIDE (one record at a time, any D and O) and
+# The chunk kernels: NARROW8 (D = O = 1, any H: 8 records per inner iteration in registers,
+# see config.NARROW_RECORDS), WIDE (one record at a time, any D and O) and
 # BLOCKED (row blocks through BLAS, wide D and O, see config.MLP_BLAS_MIN_WIDTH).
-NARROW4, WIDE, NARROW8, BLOCKED = 1, 2, 3, 4
+WIDE, NARROW8, BLOCKED = 2, 3, 4
 PAD = CACHE_LINE_ELEMENTS
 
 
@@ -73,73 +72,11 @@ def _tail_narrow(x, y, w, bb, v, b2, inv, r, stop, gw, gb1, gv2):
     return sq, gb
 
 
-@njit(**JIT_FAST)
-def _chunk_grad_r4(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2):
-    """D = O = 1, any H: the gradient of records [start, stop), 4 per inner iteration."""
-    w, bb, v = w1[0], b1, w2t[0]
-    gw, gv2 = gw1[0], gw2t[0]
-    n_hidden = w.shape[0]
-    zero = inv - inv
-    sq = 0.0
-    gb = zero
-    r = start
-    while r + 4 <= stop:
-        x0 = x[r + 0, 0]
-        x1 = x[r + 1, 0]
-        x2 = x[r + 2, 0]
-        x3 = x[r + 3, 0]
-        p0 = p1 = p2 = p3 = zero
-        for j in range(n_hidden):
-            wv, bv, vv = w[j], bb[j], v[j]
-            u0 = bv + x0 * wv
-            u1 = bv + x1 * wv
-            u2 = bv + x2 * wv
-            u3 = bv + x3 * wv
-            # relu that lets NaN through (like np.maximum): u < 0 is False for NaN.
-            p0 += (zero if u0 < zero else u0) * vv
-            p1 += (zero if u1 < zero else u1) * vv
-            p2 += (zero if u2 < zero else u2) * vv
-            p3 += (zero if u3 < zero else u3) * vv
-        e0 = p0 + b2[0] - y[r + 0, 0]
-        e1 = p1 + b2[0] - y[r + 1, 0]
-        e2 = p2 + b2[0] - y[r + 2, 0]
-        e3 = p3 + b2[0] - y[r + 3, 0]
-        sq += float(e0) * float(e0)
-        sq += float(e1) * float(e1)
-        sq += float(e2) * float(e2)
-        sq += float(e3) * float(e3)
-        g0 = e0 * inv
-        g1 = e1 * inv
-        g2 = e2 * inv
-        g3 = e3 * inv
-        gb += g0 + g1 + g2 + g3
-        for j in range(n_hidden):
-            wv, bv, vv = w[j], bb[j], v[j]
-            # The pre-activation again (one FMA each): cheaper than storing it.
-            u0 = bv + x0 * wv
-            u1 = bv + x1 * wv
-            u2 = bv + x2 * wv
-            u3 = bv + x3 * wv
-            # Closed for 0 and NaN, where the ReLU's gradient is 0.
-            m0 = u0 > zero
-            m1 = u1 > zero
-            m2 = u2 > zero
-            m3 = u3 > zero
-            a0 = u0 if m0 else zero
-            a1 = u1 if m1 else zero
-            a2 = u2 if m2 else zero
-            a3 = u3 if m3 else zero
-            gv2[j] += a0 * g0 + a1 * g1 + a2 * g2 + a3 * g3
-            s0 = g0 * vv if m0 else zero
-            s1 = g1 * vv if m1 else zero
-            s2 = g2 * vv if m2 else zero
-            s3 = g3 * vv if m3 else zero
-            gb1[j] += s0 + s1 + s2 + s3
-            gw[j] += x0 * s0 + x1 * s1 + x2 * s2 + x3 * s3
-        r += 4
-    sq_t, gb_t = _tail_narrow(x, y, w, bb, v, b2, inv, r, stop, gw, gb1, gv2)
-    gb2[0] += gb + gb_t
-    return sq + sq_t
+@njit(inline="always", **JIT_FAST)
+def _pre8(bv, wv, x0, x1, x2, x3, x4, x5, x6, x7):
+    """The hidden unit's pre-activation bv + x * wv for eight records (in registers)."""
+    return (bv + x0 * wv, bv + x1 * wv, bv + x2 * wv, bv + x3 * wv, bv + x4 * wv, bv + x5 * wv,
+            bv + x6 * wv, bv + x7 * wv)
 
 
 @njit(**JIT_FAST)
@@ -164,14 +101,7 @@ def _chunk_grad_r8(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2)
         p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = zero
         for j in range(n_hidden):
             wv, bv, vv = w[j], bb[j], v[j]
-            u0 = bv + x0 * wv
-            u1 = bv + x1 * wv
-            u2 = bv + x2 * wv
-            u3 = bv + x3 * wv
-            u4 = bv + x4 * wv
-            u5 = bv + x5 * wv
-            u6 = bv + x6 * wv
-            u7 = bv + x7 * wv
+            u0, u1, u2, u3, u4, u5, u6, u7 = _pre8(bv, wv, x0, x1, x2, x3, x4, x5, x6, x7)
             # relu that lets NaN through (like np.maximum): u < 0 is False for NaN.
             p0 += (zero if u0 < zero else u0) * vv
             p1 += (zero if u1 < zero else u1) * vv
@@ -209,14 +139,7 @@ def _chunk_grad_r8(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2)
         for j in range(n_hidden):
             wv, bv, vv = w[j], bb[j], v[j]
             # The pre-activation again (one FMA each): cheaper than storing it.
-            u0 = bv + x0 * wv
-            u1 = bv + x1 * wv
-            u2 = bv + x2 * wv
-            u3 = bv + x3 * wv
-            u4 = bv + x4 * wv
-            u5 = bv + x5 * wv
-            u6 = bv + x6 * wv
-            u7 = bv + x7 * wv
+            u0, u1, u2, u3, u4, u5, u6, u7 = _pre8(bv, wv, x0, x1, x2, x3, x4, x5, x6, x7)
             # Closed for 0 and NaN, where the ReLU's gradient is 0.
             m0 = u0 > zero
             m1 = u1 > zero
@@ -418,8 +341,6 @@ def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, ple
     n_out = wb.shape[0]
     part[c * plen:(c + 1) * plen] = 0
     gw1, gw2t, gb1, gb2, a, s, g = _chunk_views(part, work, c, d_in, n_hidden, n_out, plen, wlen)
-    if kind == NARROW4:
-        return _chunk_grad_r4(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2)
     if kind == NARROW8:
         return _chunk_grad_r8(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2)
     if kind == BLOCKED:
@@ -429,26 +350,34 @@ def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, ple
     return _chunk_grad_wide(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2, a, s, g)
 
 
-@njit(**JIT)
-def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel, rows):
-    """len(losses) steps over nc record chunks, serially or in parallel (same results); rows:
-    the block rows of the BLOCKED kind (its per-chunk workspaces are allocated once here)."""
-    n, d_in = x.shape
-    n_hidden = w1.shape[1]
+@njit(inline="always", **JIT)
+def _workspaces(x, w1, w2, nc, kind, rows):
+    """What a fused step needs, allocated once per call: working copies w1 (D, H) and w2
+    transposed (O, H), so every loop runs along H; the padded per-chunk partials and
+    workspaces (with their lengths) and the chunks' squared-error sums; the BLOCKED kind's
+    per-chunk block buffers (``rows`` rows each; empty for the other kinds)."""
+    d_in, n_hidden = w1.shape
     n_out = w2.shape[1]
     dt = x.dtype
-    # Working copies: w1 (D, H) and w2 transposed (O, H), so every loop runs along H.
     wa, wb = w1.copy(), np.ascontiguousarray(w2.T)
     plen = (_padded(d_in * n_hidden) + _padded(n_out * n_hidden) + _padded(n_hidden)
-          + _padded(n_out))
+            + _padded(n_out))
     wlen = 2 * _padded(n_hidden) + _padded(n_out)
-    part = np.zeros(nc * plen, dt)
-    work = np.zeros(nc * wlen, dt)
-    psq = np.zeros(nc * PAD)
     r = rows if kind == BLOCKED else 0
     blk = (np.empty((nc, r, n_hidden), dt), np.empty((nc, r, n_hidden), dt),
            np.empty((nc, r, n_out), dt), np.empty((nc, d_in if r else 0, n_hidden), dt),
            np.empty((nc, n_out if r else 0, n_hidden), dt))
+    return (wa, wb, np.zeros(nc * plen, dt), np.zeros(nc * wlen, dt), np.zeros(nc * PAD),
+            plen, wlen, blk)
+
+
+@njit(**JIT)
+def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel, rows):
+    """len(losses) steps over nc record chunks, serially or in parallel (same results); rows:
+    the block rows of the BLOCKED kind (its per-chunk workspaces are allocated once here)."""
+    n = x.shape[0]
+    n_out = w2.shape[1]
+    wa, wb, part, work, psq, plen, wlen, blk = _workspaces(x, w1, w2, nc, kind, rows)
     total = n * n_out
     for it in range(losses.shape[0]):
         if parallel:
@@ -520,7 +449,7 @@ def plan(n: int, d_in: int, n_hidden: int, n_out: int) -> tuple[int, int]:
     work = n_hidden * (d_in + n_out)
     kind = WIDE
     if d_in == 1 and n_out == 1:
-        kind = NARROW8 if NARROW_RECORDS == 8 else NARROW4
+        kind = NARROW8
     elif min(d_in, n_out) >= 1 and d_in + n_out >= MLP_BLAS_MIN_WIDTH \
             and n_hidden >= MLP_BLAS_MIN_HIDDEN:
         kind = BLOCKED
@@ -538,7 +467,7 @@ def warmup() -> None:
         for parallel in (False, True):
             params = (np.zeros((1, 2), dt), np.zeros(2, dt), np.zeros((2, 1), dt),
                       np.zeros(1, dt))
-            for kind in (NARROW4, NARROW8, WIDE, BLOCKED):
+            for kind in (NARROW8, WIDE, BLOCKED):
                 with single_threaded_blas(kind == BLOCKED):
                     _train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1, kind, parallel,
                            MLP_BLOCK_MIN_ROWS)
@@ -552,20 +481,10 @@ def _grad(x, y, w1, b1, w2, b2, one, gw1, gb1, gw2, gb2, nc, kind, parallel, row
     """Add the gradient SUMS of 0.5 * sum((pred - y)**2) into gw1, gb1, gw2, gb2; return the
     loss sum (float64). The chunk kernels and partials of _train with inv = 1: the gradient of
     the sum, not the mean; the partials are added in chunk order, whatever runs them."""
-    d_in, n_hidden = w1.shape
+    n_hidden = w1.shape[1]
     n_out = w2.shape[1]
     dt = x.dtype
-    wa, wb = np.ascontiguousarray(w1), np.ascontiguousarray(w2.T)
-    plen = (_padded(d_in * n_hidden) + _padded(n_out * n_hidden) + _padded(n_hidden)
-            + _padded(n_out))
-    wlen = 2 * _padded(n_hidden) + _padded(n_out)
-    part = np.zeros(nc * plen, dt)
-    work = np.zeros(nc * wlen, dt)
-    psq = np.zeros(nc * PAD)
-    r = rows if kind == BLOCKED else 0
-    blk = (np.empty((nc, r, n_hidden), dt), np.empty((nc, r, n_hidden), dt),
-           np.empty((nc, r, n_out), dt), np.empty((nc, d_in if r else 0, n_hidden), dt),
-           np.empty((nc, n_out if r else 0, n_hidden), dt))
+    wa, wb, part, work, psq, plen, wlen, blk = _workspaces(x, w1, w2, nc, kind, rows)
     if parallel:
         _grads_parallel(kind, x, y, wa, b1, wb, b2, one, part, work, psq, nc, plen, wlen, blk)
     else:
@@ -620,7 +539,7 @@ def warmup_grad() -> None:
         x = np.zeros((4, 1), dt)
         y = np.zeros((4, 1), dt)
         for parallel in (False, True):
-            for kind in (NARROW4, NARROW8, WIDE, BLOCKED):
+            for kind in (NARROW8, WIDE, BLOCKED):
                 params = (np.zeros((1, 2), dt), np.zeros(2, dt), np.zeros((2, 1), dt),
                           np.zeros(1, dt))
                 grads = tuple(np.zeros_like(p) for p in params)
@@ -702,26 +621,31 @@ def _mb_chunk(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1, d2)
     return sq
 
 
+@njit(inline="always", **JIT)
+def _mb_grads_chunk(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
+                    c, nc):
+    """Chunk c of the batch idx: its gradient into part[c] (zeroed first), sum(e**2) to psq."""
+    lo, hi = bounds(c, idx.shape[0], nc)
+    g = part[c]
+    g[:] = 0
+    psq[c * PAD] = _mb_chunk(x, y, theta, dims, woff, boff, idx[lo:hi], inv, g, acts[c], aoff,
+                             d1[c], d2[c])
+
+
 @njit(**JIT)
 def _mb_grads_serial(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
                      nc):
     for c in range(nc):
-        lo, hi = bounds(c, idx.shape[0], nc)
-        g = part[c]
-        g[:] = 0
-        psq[c * PAD] = _mb_chunk(x, y, theta, dims, woff, boff, idx[lo:hi], inv, g, acts[c],
-                                 aoff, d1[c], d2[c])
+        _mb_grads_chunk(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
+                        c, nc)
 
 
 @njit(**JIT_PARALLEL)
 def _mb_grads_parallel(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
                        nc):
     for c in prange(nc):
-        lo, hi = bounds(c, idx.shape[0], nc)
-        g = part[c]
-        g[:] = 0
-        psq[c * PAD] = _mb_chunk(x, y, theta, dims, woff, boff, idx[lo:hi], inv, g, acts[c],
-                                 aoff, d1[c], d2[c])
+        _mb_grads_chunk(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
+                        c, nc)
 
 
 @njit(**JIT)
