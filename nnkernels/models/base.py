@@ -83,6 +83,29 @@ class KernelEstimator(BaseEstimator):
 
 # -- standardisation ---------------------------------------------------------------------------
 
+class SoftmaxOutputs:
+    """predict_proba / predict_log_proba / predict of a classifier whose network ends in one
+    logit per class: the class defines ``_class_logits(X)`` (N, K), columns ordered as
+    classes_."""
+
+    def _class_logits(self, X: object) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, X: object) -> np.ndarray:
+        """Class probabilities (N, K) (softmax of the logits), columns ordered as classes_."""
+        return self._backend().softmax(self._class_logits(X))
+
+    def predict_log_proba(self, X: object) -> np.ndarray:
+        """Logarithm of predict_proba."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X: object) -> np.ndarray:
+        """The most probable class of each record (N,)."""
+        best = self._class_logits(X).argmax(axis=1)  # checks that the model is fitted
+        return self.classes_[best]
+
+
 def mean_scale(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column means and standard deviations of a (N, D) in float64 (scale 1 where a column is
     constant), computed on columns divided by their largest magnitude so that nothing
@@ -180,5 +203,6 @@ def atomic(method):
 
     return wrapper
 
-__all__ = ["DivergenceError", "KernelEstimator", "NotFittedError", "atomic", "mean_scale",
+__all__ = ["DivergenceError", "KernelEstimator", "NotFittedError", "SoftmaxOutputs", "atomic",
+           "mean_scale",
            "standardise"]

@@ -21,6 +21,7 @@ from .base import (
     SOLVER_CONSTRAINTS,
     KernelEstimator,
     NoImprovement,
+    SoftmaxOutputs,
     atomic,
     progress,
     standardise,
@@ -31,7 +32,7 @@ from .optim import Solver, flat_views, flatten, solver_hyper
 _PREDICT_BATCH = 1024
 
 
-class ConvNet(ClassifierMixin, KernelEstimator):
+class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
     """Image classifier: [conv(k x k, same padding) -> ReLU -> max-pool] * len(filters) ->
     dense -> softmax, trained on the cross-entropy by mini-batch Adam (``solver="adam"``) or
     SGD with momentum (``solver="sgd"``), with a cosine-decaying learning rate when
@@ -362,7 +363,7 @@ class ConvNet(ClassifierMixin, KernelEstimator):
             out += [w, b]
         return out + [self.coef_, self.intercept_]
 
-    def _all_logits(self, X: object) -> np.ndarray:
+    def _class_logits(self, X: object) -> np.ndarray:
         """Logits (N, K) of X, one column per class of ``classes_``."""
         check_is_fitted(self)
         images, _, _ = self._images(X, reset=False)
@@ -372,22 +373,9 @@ class ConvNet(ClassifierMixin, KernelEstimator):
     def decision_function(self, X: object) -> np.ndarray:
         """Logits (N, K), one column per class of ``classes_``; for two classes, as
         scikit-learn's convention, the logit difference (N,) (positive: ``classes_[1]``)."""
-        logits = self._all_logits(X)
+        logits = self._class_logits(X)
         return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
-    def predict_proba(self, X: object) -> np.ndarray:
-        """Class probabilities (N, K) (softmax of the logits), columns ordered as classes_."""
-        return self._backend().softmax(self._all_logits(X))
-
-    def predict_log_proba(self, X: object) -> np.ndarray:
-        """Logarithm of predict_proba."""
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X: object) -> np.ndarray:
-        """Class labels (N,) of the most probable class."""
-        best = self._all_logits(X).argmax(axis=1)  # checks that the model is fitted
-        return self.classes_[best]
 
     @property
     def loss_history_(self) -> np.ndarray:

@@ -21,6 +21,7 @@ from .base import (
     SOLVER_CONSTRAINTS,
     KernelEstimator,
     NoImprovement,
+    SoftmaxOutputs,
     atomic,
     check_representable,
     mean_scale,
@@ -455,7 +456,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return np.asarray(self.loss_curve_)
 
 
-class MLPClassifier(ClassifierMixin, _BaseMLP):
+class MLPClassifier(SoftmaxOutputs, ClassifierMixin, _BaseMLP):
     """Classification MLP with a softmax cross-entropy head (one output per class, also for two
     classes), as scikit-learn's ``MLPClassifier`` (see ``_BaseMLP``): ``predict_proba``
     columns follow ``classes_``; ``partial_fit`` needs ``classes`` on its first call."""
@@ -497,19 +498,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _score_outputs(self, out, target):
         return float(np.mean(out.argmax(axis=1) == target))
 
-    def predict_proba(self, X: object) -> np.ndarray:
-        """Class probabilities (N, K), columns ordered as ``classes_``."""
-        return self._backend().softmax(self._outputs(X))
-
-    def predict_log_proba(self, X: object) -> np.ndarray:
-        """Logarithm of predict_proba."""
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X: object) -> np.ndarray:
-        """The most probable class of each record (N,)."""
-        best = self._outputs(X).argmax(axis=1)  # checks that the model is fitted
-        return self.classes_[best]
+    def _class_logits(self, X: object) -> np.ndarray:
+        return self._outputs(X)
 
 
 # The earlier name of the regressor.
