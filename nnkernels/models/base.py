@@ -106,6 +106,22 @@ class SoftmaxOutputs:
         return self.classes_[best]
 
 
+def holdout(x: np.ndarray, targets: np.ndarray, fraction: float, rng: np.random.Generator,
+            stratify: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, x_val, t_train, t_val): ``fraction`` of the records held out for early
+    stopping (stratified by the targets for a classifier), C-contiguous."""
+    from sklearn.model_selection import train_test_split
+
+    seed = int(rng.integers(np.iinfo(np.int32).max))
+    try:
+        parts = train_test_split(x, targets, test_size=fraction, random_state=seed,
+                                 stratify=targets if stratify else None)
+    except ValueError as exc:
+        raise ValueError(f"early_stopping cannot hold out validation_fraction={fraction} of "
+                         f"{x.shape[0]} records: {exc}") from None
+    return tuple(np.ascontiguousarray(a) for a in parts)  # type: ignore[return-value]
+
+
 def mean_scale(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column means and standard deviations of a (N, D) in float64 (scale 1 where a column is
     constant), computed on columns divided by their largest magnitude so that nothing

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -23,6 +22,7 @@ from .base import (
     NoImprovement,
     SoftmaxOutputs,
     atomic,
+    holdout,
     progress,
     standardise,
 )
@@ -249,15 +249,9 @@ class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
         validation = None
         stopper = NoImprovement(self.tol, self.n_iter_no_change, self.early_stopping)
         if self.early_stopping:
-            seed = int(rng.integers(np.iinfo(np.int32).max))
-            try:
-                x, x_val, codes, c_val = train_test_split(
-                    x, codes, test_size=self.validation_fraction, random_state=seed,
-                    stratify=codes)
-            except ValueError as exc:
-                raise ValueError(f"early_stopping cannot hold out validation_fraction="
-                                 f"{self.validation_fraction}: {exc}") from None
-            validation = (np.ascontiguousarray(x_val), c_val)
+            x, x_val, codes, c_val = holdout(x, codes, self.validation_fraction, rng,
+                                             stratify=True)
+            validation = (x_val, c_val)
             x, codes = np.ascontiguousarray(x), np.ascontiguousarray(codes)
         curves = self._train(be, x, codes, theta, shapes, pools, solver, rng, stopper,
                              validation)

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -24,6 +23,7 @@ from .base import (
     SoftmaxOutputs,
     atomic,
     check_representable,
+    holdout,
     mean_scale,
     progress,
     standardise,
@@ -168,7 +168,8 @@ class _BaseMLP(KernelEstimator):
         validation = self.early_stopping and not incremental
         if validation:
             stopper = NoImprovement(self.tol, self.n_iter_no_change, True)
-            Xs, X_val, targets, t_val = self._split(Xs, targets, rng)
+            Xs, X_val, targets, t_val = holdout(Xs, targets, self.validation_fraction, rng,
+                                                stratify=self._numeric_y is False)
         epochs = 1 if incremental else self.max_iter
         losses, scores, epochs_run = self._train(be, Xs, targets, theta, shapes, solver, rng,
                                                  epochs, stopper, validation and (X_val, t_val))
@@ -207,22 +208,6 @@ class _BaseMLP(KernelEstimator):
             out.append(rng.normal(0.0, std, (fan_in, fan_out)))
             out.append(np.zeros(fan_out) if last else rng.uniform(-1.0, 1.0, fan_out))
         return out
-
-    def _split(self, Xs: np.ndarray, targets: np.ndarray, rng: np.random.Generator
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Hold out validation_fraction of the records (stratified for a classifier)."""
-        stratify = targets if self._numeric_y is False else None
-        seed = int(rng.integers(np.iinfo(np.int32).max))
-        try:
-            x_tr, x_val, t_tr, t_val = train_test_split(
-                Xs, targets, test_size=self.validation_fraction, random_state=seed,
-                stratify=stratify)
-        except ValueError as exc:
-            raise ValueError(f"early_stopping cannot hold out validation_fraction="
-                             f"{self.validation_fraction} of {Xs.shape[0]} records: {exc}"
-                             ) from None
-        return (np.ascontiguousarray(x_tr), np.ascontiguousarray(x_val),
-                np.ascontiguousarray(t_tr), np.ascontiguousarray(t_val))
 
     def _train(self, be: Backend, Xs: np.ndarray, targets: np.ndarray, theta: np.ndarray,
                shapes: list[tuple[int, ...]], solver: Solver, rng: np.random.Generator,
