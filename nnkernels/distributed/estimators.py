@@ -102,8 +102,8 @@ def _encode(yb: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return np.searchsorted(classes, yb).astype(np.int64)
 
 
-def _targets(est: Any, client: distributed.Client, X: da.Array, Y: da.Array, dt: np.dtype
-             ) -> tuple[np.ndarray, np.ndarray, da.Array, dict[str, Any]]:
+def _targets(est: Any, client: distributed.Client, X: da.Array, Y: da.Array, y_1d: bool,
+             dt: np.dtype) -> tuple[np.ndarray, np.ndarray, da.Array, dict[str, Any]]:
     """One pass over the data on the cluster: X's scales, the training targets (standardised
     y, or class codes computed on the workers) and the attributes they imply, with the
     in-memory fit's checks and messages."""
@@ -132,7 +132,8 @@ def _targets(est: Any, client: distributed.Client, X: da.Array, Y: da.Array, dt:
     y_mean, y_scale = _scale(y_mean, y_std)
     check_representable("y", y_mean, y_scale, dt)
     T = ((Y - y_mean) / y_scale).astype(dt)
-    return x_mean, x_scale, T, {"y_mean_": y_mean, "y_scale_": y_scale, "n_outputs_": Y.shape[1]}
+    return x_mean, x_scale, T, {"y_mean_": y_mean, "y_scale_": y_scale, "_y_1d": y_1d,
+                                "n_outputs_": Y.shape[1]}
 
 
 def _fit(est: Any, X: da.Array, Y: da.Array, y_1d: bool, dt: np.dtype, hidden: tuple[int, ...],
@@ -141,7 +142,7 @@ def _fit(est: Any, X: da.Array, Y: da.Array, y_1d: bool, dt: np.dtype, hidden: t
     from ..models.base import NoImprovement
     from ..models.optim import Solver, flat_views, flatten, solver_hyper
 
-    x_mean, x_scale, T, learned = _targets(est, client, X, Y, dt)
+    x_mean, x_scale, T, learned = _targets(est, client, X, Y, y_1d, dt)
     Xs = ((X - x_mean) / x_scale).astype(dt)
     sizes = [X.shape[1], *hidden, learned["n_outputs_"]]
     shapes = [s for a, b in zip(sizes[:-1], sizes[1:], strict=True) for s in ((a, b), (b,))]
@@ -171,8 +172,6 @@ def _fit(est: Any, X: da.Array, Y: da.Array, y_1d: bool, dt: np.dtype, hidden: t
     params = flat_views(theta, shapes)
     for key, value in learned.items():
         setattr(est, key, value)
-    if not est._loss_name == SOFTMAX_CE:
-        est._y_1d = y_1d
     n = X.shape[0]
     est.n_features_in_ = X.shape[1]
     est.coefs_, est.intercepts_ = params[0::2], params[1::2]

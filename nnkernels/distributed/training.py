@@ -45,8 +45,8 @@ class Step(NamedTuple):
     records_per_s: float
 
 
-# The loss heads a step can sum (names of ``nnkernels.models.mlp.LOSS_HEADS``), and what each
-# is a mean over: records x outputs for the squared loss, records for the cross-entropy.
+# The loss heads a step can sum (names of ``nnkernels.models.mlp.LOSS_HEADS``). Each is a mean
+# over every entry of its target: N x O values (squared loss), N class codes (cross-entropy).
 SQUARED, SOFTMAX_CE = "squared", "softmax_ce"
 
 
@@ -66,14 +66,8 @@ def _block_grad(xb: np.ndarray, tb: np.ndarray, params: Sequence[np.ndarray], ba
     from ..models.mlp import batch_grad
 
     mean, grads = batch_grad(be, xb, tb, list(params), loss)
-    count = _count(loss, xb.shape[0], tb)
-    scale = xb.dtype.type(count)
-    return mean * count, tuple(g * scale for g in grads)
-
-
-def _count(loss: str, rows: int, target: Any) -> int:
-    """How many terms the loss head averages over: rows x outputs (squared), rows (CE)."""
-    return rows * target.shape[1] if loss == SQUARED else rows
+    scale = xb.dtype.type(tb.size)
+    return mean * tb.size, tuple(g * scale for g in grads)
 
 
 def _block_grad_pair(block: tuple[np.ndarray, np.ndarray], params: Sequence[np.ndarray],
@@ -253,7 +247,7 @@ def train(client: distributed.Client, X: da.Array, T: da.Array, theta: np.ndarra
 
     be = get_backend(backend)
     n = X.shape[0]
-    total = _count(loss, n, T if T.ndim == 2 else None)
+    total = T.size  # what the loss is a mean over (see SQUARED)
     inv = theta.dtype.type(1.0 / total)
     grad = np.empty_like(theta)
     losses: list[float] = []
