@@ -37,7 +37,7 @@ DEFAULT_TIMEOUT = 600.0
 
 
 class Step(NamedTuple):
-    """Progress of one iteration of :func:`fit_mlp` (passed to ``callback``)."""
+    """Progress of one iteration of :func:`fit_mlp` or :func:`train` (passed to ``callback``)."""
 
     iteration: int  # counted from 0
     loss: float  # the mean loss before the step (squared: 0.5 * mean((pred - y)**2))
