@@ -9,7 +9,8 @@ imports this package, and importing it loads dask only when one of its functions
   dataset, each block's partial computed where it lives by the ``mlp_grad`` kernel.
 - :func:`fit_mlp`: full-batch SGD over a chunked dataset (data persisted once on the workers,
   parameters broadcast each step, the update applied once on the client).
-- :func:`fit_estimator` / :func:`predict_estimator`: ``nnkernels.models.MLP`` on dask arrays.
+- :func:`fit_estimator` / :func:`predict_estimator`: ``MLPRegressor`` and ``MLPClassifier`` on
+  dask arrays (full batch, any depth, the estimators' solvers: SGD, momentum, Adam).
 
 Every sum over blocks runs in chunk order along one pairwise tree that depends on the number
 of blocks only: results are bitwise the same for any number of workers and any scheduling.

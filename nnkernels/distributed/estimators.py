@@ -1,14 +1,23 @@
-"""``nnkernels.models.MLPRegressor`` on dask arrays: full-batch training across a cluster,
-predictions as dask arrays.
+"""``nnkernels.models.MLPRegressor`` / ``MLPClassifier`` on dask arrays: full-batch training
+across a cluster, predictions as dask arrays.
 
-``MLPRegressor.fit(X, y)`` routes here when X or y is a dask array (``fit(..., client=...)``
-picks the cluster); the estimator is fitted as in memory (standardised data, He-normal start, the
-same learned attributes), with the gradient of each step computed by :func:`fit_mlp` on the
-workers. One hidden layer and full batches only, like the fused in-memory path.
+``fit(X, y)`` routes here when X or y is a dask array (``fit(..., client=...)`` picks the
+cluster). The estimator is fitted as in memory with a full batch: the same standardisation, the
+same start, the same solver (SGD, with momentum, or Adam: ``models.optim.Solver``, one step per
+iteration on the client), the same stopping rule on the training loss, the same learned
+attributes, any depth; only each step's gradient is summed over the row blocks on the workers
+(``training.train``). A classifier's classes come from one pass over y on the cluster
+(``da.unique``) and its labels are encoded block by block on the workers.
+
+What a full-batch fit on chunked data cannot honour raises ValueError naming the parameter,
+before any work: mini-batches (a ``batch_size`` below N; pass ``batch_size=None``) and
+``early_stopping`` (a held-out split). ``shuffle`` has no effect, as for any full-batch fit in
+memory. ``partial_fit`` takes in-memory arrays only.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import dask.array as da
@@ -16,10 +25,11 @@ import distributed
 import numpy as np
 
 from . import arrays, cluster
-from .training import Step, fit_mlp
+from .training import SOFTMAX_CE, Step, train
 
 
 def _as_2d(name: str, a: Any) -> tuple[da.Array, bool]:
+    """A real numeric dask array (N, D) (a 1-D one as (N, 1)), and whether it was 1-D."""
     a = arrays.as_dask(name, a)
     if a.dtype.kind not in "fiu":
         raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}")
@@ -30,62 +40,121 @@ def _as_2d(name: str, a: Any) -> tuple[da.Array, bool]:
     return a, False
 
 
+def _labels(y: da.Array) -> da.Array:
+    """A classifier's y (N,): a single column (N, 1) is raveled with scikit-learn's warning."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        from sklearn.exceptions import DataConversionWarning
+
+        warnings.warn("A column-vector y was passed when a 1d array was expected. Please change "
+                      "the shape of y to (n_samples, ), for example using ravel().",
+                      DataConversionWarning, stacklevel=4)
+        return y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead.")
+    return y
+
+
+def check_full_batch(est: Any, n: int) -> None:
+    """ValueError naming each parameter a full-batch fit across a cluster cannot honour."""
+    problems = []
+    if est._batch(n) < n:
+        problems.append(f"batch_size={est.batch_size!r} means mini-batches of "
+                        f"{est._batch(n)} of the {n} records (pass batch_size=None)")
+    if est.early_stopping:
+        problems.append("early_stopping=True needs a held-out validation split (pass "
+                        "early_stopping=False; the stopping rule on the training loss, tol and "
+                        "n_iter_no_change, applies)")
+    if problems:
+        raise ValueError(f"{type(est).__name__} on dask arrays trains on the full batch across "
+                         f"the cluster: " + "; ".join(problems))
+
+
 def fit_estimator(est: Any, X: Any, y: Any, client: distributed.Client | None = None,
                   **fit_kwargs: Any) -> Any:
-    """Fit ``est`` (an ``MLPRegressor`` with one hidden layer, full-batch plain SGD: the fused
-    in-memory path) on chunked X (N, D) and y (N,) or (N, O); returns ``est``. Attributes are
-    set only once the whole fit has succeeded. ``fit_kwargs`` go to :func:`fit_mlp`."""
+    """Fit ``est`` (an ``MLPRegressor`` or ``MLPClassifier``, full batch) on chunked X (N, D)
+    and y (N,) (or (N, O) for the regressor); returns ``est``. Attributes are set only once the
+    whole fit has succeeded. ``fit_kwargs`` (persist, timeout, callback, cluster_kwargs) go to
+    :func:`training.train` / the cluster."""
     hidden = est._hidden()
-    if (len(hidden) != 1 or est.solver != "sgd" or est.momentum != 0
-            or est.batch_size is not None or est.early_stopping):
-        raise ValueError(
-            f"{type(est).__name__} on dask arrays trains one hidden layer by full-batch plain "
-            f"SGD (solver='sgd', momentum=0, batch_size=None, early_stopping=False); got "
-            f"hidden_layer_sizes={est.hidden_layer_sizes!r}, solver={est.solver!r}, "
-            f"momentum={est.momentum!r}, batch_size={est.batch_size!r}, "
-            f"early_stopping={est.early_stopping!r}")
-    be = est._backend()
-    rng = est._rng()
     X, x_1d = _as_2d("X", X)
     if x_1d:
         raise ValueError("X must be 2-D (N, D), got a 1-D array; reshape it to (N, 1)")
     y = arrays.as_dask("y", y, like=X)
-    Y, y_1d = _as_2d("y", y)
+    classifier = est._loss_name == SOFTMAX_CE
+    if classifier:
+        Y, y_1d = _labels(y), True
+    else:
+        Y, y_1d = _as_2d("y", y)
     arrays.check_row_blocks("X", X, "y", Y)
     if X.shape[0] == 0:
         raise ValueError("cannot fit on 0 records")
+    check_full_batch(est, X.shape[0])
+    be = est._backend()
+    rng = est._rng()
     dt = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    X, Y = X.astype(dt), Y.astype(dt)
+    X = X.astype(dt)
     with cluster.cluster(client, **fit_kwargs.pop("cluster_kwargs", {})) as c:
         return _fit(est, X, Y, y_1d, dt, hidden, be.name, rng, c, fit_kwargs)
+
+
+def _encode(yb: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """On a worker: a block's labels as codes into ``classes`` (sorted, holding every label)."""
+    return np.searchsorted(classes, yb).astype(np.int64)
+
+
+def _targets(est: Any, client: distributed.Client, X: da.Array, Y: da.Array, y_1d: bool,
+             dt: np.dtype) -> tuple[np.ndarray, np.ndarray, da.Array, dict[str, Any]]:
+    """One pass over the data on the cluster: X's scales, the training targets (standardised
+    y, or class codes computed on the workers) and the attributes they imply, with the
+    in-memory fit's checks and messages."""
+    classifier = est._loss_name == SOFTMAX_CE
+    if classifier:
+        wanted = [da.unique(Y)]
+    else:
+        wanted = [Y.mean(axis=0), Y.std(axis=0), da.isfinite(Y).all()]
+    stats = client.gather(client.compute([X.mean(axis=0), X.std(axis=0), da.isfinite(X).all(),
+                                          *wanted]))
+    x_mean, x_std, x_ok = stats[:3]
+    if not x_ok:
+        raise ValueError("X contains NaN or infinity")
+    x_mean, x_scale = _scale(x_mean, x_std)
+    if classifier:
+        # The in-memory checks on the (K,) distinct labels: label type, at least 2 classes.
+        _, learned = est._targets(np.asarray(stats[3]), True, None, dt)
+        classes = learned["classes_"]
+        T = Y.map_blocks(_encode, classes, dtype=np.int64, meta=np.empty((0,), np.int64))
+        return x_mean, x_scale, T, learned
+    from ..models.base import check_representable
+
+    y_mean, y_std, y_ok = stats[3:]
+    if not y_ok:
+        raise ValueError("y contains NaN or infinity")
+    y_mean, y_scale = _scale(y_mean, y_std)
+    check_representable("y", y_mean, y_scale, dt)
+    T = ((Y - y_mean) / y_scale).astype(dt)
+    return x_mean, x_scale, T, {"y_mean_": y_mean, "y_scale_": y_scale, "_y_1d": y_1d,
+                                "n_outputs_": Y.shape[1]}
 
 
 def _fit(est: Any, X: da.Array, Y: da.Array, y_1d: bool, dt: np.dtype, hidden: tuple[int, ...],
          backend: str, rng: np.random.Generator, client: distributed.Client,
          fit_kwargs: dict[str, Any]) -> Any:
     from ..models.base import NoImprovement
-    from ..models.optim import Solver
+    from ..models.optim import Solver, flat_views, flatten, solver_hyper
 
-    # The scales of the in-memory fit, from one pass over the data on the cluster (X and y
-    # must be finite, as in memory).
-    stats = client.gather(client.compute([X.mean(axis=0), X.std(axis=0), Y.mean(axis=0),
-                                          Y.std(axis=0), da.isfinite(X).all(),
-                                          da.isfinite(Y).all()]))
-    x_mean, x_std, y_mean, y_std, x_ok, y_ok = stats
-    if not x_ok:
-        raise ValueError("X contains NaN or infinity")
-    if not y_ok:
-        raise ValueError("y contains NaN or infinity")
-    x_mean, x_scale = _scale(x_mean, x_std)
-    y_mean, y_scale = _scale(y_mean, y_std)
+    x_mean, x_scale, T, learned = _targets(est, client, X, Y, y_1d, dt)
     Xs = ((X - x_mean) / x_scale).astype(dt)
-    Ys = ((Y - y_mean) / y_scale).astype(dt)
-    sizes = [X.shape[1], *hidden, Y.shape[1]]
-    params = [np.ascontiguousarray(p, dtype=dt) for p in est._init_params(sizes, rng)]
+    sizes = [X.shape[1], *hidden, learned["n_outputs_"]]
+    shapes = [s for a, b in zip(sizes[:-1], sizes[1:], strict=True) for s in ((a, b), (b,))]
+    theta = flatten(est._init_params(sizes, rng), dt)
+    solver = Solver(est.solver, theta.size, dt)
+    stopper = NoImprovement(est.tol, est.n_iter_no_change, False)
     progress = _bar(est, est.max_iter)
     user_callback = fit_kwargs.pop("callback", None)
 
     def callback(step: Step) -> None:
+        # Divergence stops the fit at once, as in memory (no more round trips on NaN).
+        est._check_losses(np.array([step.loss]), step.iteration)
         if progress is not None:
             progress.update(1)
             progress.set_postfix(loss=f"{step.loss:.4g}", refresh=False)
@@ -93,48 +162,56 @@ def _fit(est: Any, X: da.Array, Y: da.Array, y_1d: bool, dt: np.dtype, hidden: t
             user_callback(step)
 
     try:
-        losses = fit_mlp(Xs, Ys, params, est.learning_rate_init, est.max_iter, client=client,
-                         callback=callback, backend=backend, **fit_kwargs)
+        losses = train(client, Xs, T, theta, shapes, solver, solver_hyper(est), est.max_iter,
+                       loss=est._loss_name, stop=lambda loss, th: stopper.update(loss, None, th),
+                       callback=callback, backend=backend, **fit_kwargs)
     finally:
         if progress is not None:
             progress.close()
-    est._check_losses(np.asarray(losses), 0)
     # -- every learned attribute at once: the fit has succeeded --
+    params = flat_views(theta, shapes)
+    for key, value in learned.items():
+        setattr(est, key, value)
     n = X.shape[0]
     est.n_features_in_ = X.shape[1]
     est.coefs_, est.intercepts_ = params[0::2], params[1::2]
     est.x_mean_, est.x_scale_, est.dtype_ = x_mean, x_scale, np.dtype(dt)
-    est.y_mean_, est.y_scale_, est._y_1d, est.n_outputs_ = y_mean, y_scale, y_1d, Y.shape[1]
     est._layer_sizes = sizes
-    est._solver = Solver(est.solver, sum(p.size for p in params), dt)
-    est._stop_state = NoImprovement(est.tol, est.n_iter_no_change, False).state()
-    est.loss_curve_ = [float(v) for v in losses]
+    est._solver, est._stop_state = solver, stopper.state()
+    est.loss_curve_ = list(losses)
     est.best_loss_ = float(np.min(losses))
     est.validation_scores_ = est.best_validation_score_ = None
-    est.n_iter_ = est.max_iter
-    est.t_ = est.max_iter * n
+    est.n_iter_ = len(losses)
+    est.t_ = len(losses) * n
     est.backend_ = backend
     return est
 
 
-def predict_estimator(est: Any, X: Any) -> da.Array:
-    """``est.predict`` block by block: a dask array with X's row blocks ((N,) or (N, O))."""
+def predict_estimator(est: Any, X: Any, method: str = "predict") -> da.Array:
+    """``est.<method>`` ("predict" or "predict_proba") block by block: a dask array with X's
+    row blocks ((N,), (N, O) or (N, K)). Shape and dtype errors raise before any work."""
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(est)
-    X = arrays.as_dask("X", X)
-    if X.ndim not in (1, 2):
-        raise ValueError(f"X must be 1-D or 2-D (N, D), got shape {X.shape}")
+    X, x_1d = _as_2d("X", X)
+    if x_1d:
+        raise ValueError("X must be 2-D (N, D), got a 1-D array; reshape it to (N, 1)")
+    if X.shape[1] != est.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is expecting "
+                         f"{est.n_features_in_} features as input.")
     X = arrays.one_column_block(X)
-    n_out = est.coefs_[-1].shape[1]
-    if est._y_1d:
-        return X.map_blocks(est.predict, dtype=est.dtype_, chunks=(X.chunks[0],),
-                            drop_axis=list(range(1, X.ndim)), meta=np.empty((0,), est.dtype_))
-    if X.ndim == 1:
-        return X.map_blocks(est.predict, dtype=est.dtype_, chunks=(X.chunks[0], (n_out,)),
-                            new_axis=1, meta=np.empty((0, 0), est.dtype_))
-    return X.map_blocks(est.predict, dtype=est.dtype_, chunks=(X.chunks[0], (n_out,)),
-                        meta=np.empty((0, 0), est.dtype_))
+    fn = getattr(est, method)
+    if method == "predict_proba":
+        width, dtype = est.n_outputs_, est.dtype_
+    elif est._loss_name == SOFTMAX_CE:
+        width, dtype = None, est.classes_.dtype
+    else:
+        width, dtype = (None if est._y_1d else est.n_outputs_), est.dtype_
+    if width is None:
+        return X.map_blocks(fn, dtype=dtype, chunks=(X.chunks[0],), drop_axis=1,
+                            meta=np.empty((0,), dtype))
+    return X.map_blocks(fn, dtype=dtype, chunks=(X.chunks[0], (width,)),
+                        meta=np.empty((0, 0), dtype))
 
 
 def _scale(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,14 +1,16 @@
-"""The one-hidden-layer MLP on a chunked dataset: the gradient, and full-batch SGD.
+"""The MLP on a chunked dataset: the gradient, and full-batch training.
 
 A step: the parameters go to every worker once (``client.scatter(..., broadcast=True)``); each
-row block's loss and gradient sums come from the numba ``mlp_grad`` kernel on the worker that
-holds the block; the partials (parameter-sized) come back to the client and are added along the
-fixed pairwise tree in block order (``arrays.tree_sum``: the bits depend on the row blocks
-only, not on workers or scheduling);
-the client divides by N * O and takes the SGD step. The data is validated before any work and
-persisted once (``persist=True``), or regenerated block by block each step from its graph
-(``persist=False``: datasets larger than the workers' memory, e.g. generated or read from
-disk block by block).
+row block's loss and gradient sums are computed on the worker that holds the block (the numba
+``mlp_grad`` kernel for the squared loss of one hidden layer, else the estimators' own
+forward / loss / backward kernels: any depth, the softmax cross-entropy); the partials
+(parameter-sized) come back to the client and are added along the fixed pairwise tree in block
+order (``arrays.tree_sum``: the bits depend on the row blocks only, not on workers or
+scheduling); the client divides by the count the loss averages over and takes one step of the
+in-memory fit's solver (``models.optim.Solver``: SGD, momentum, Adam). The data is validated
+before any work and persisted once (``persist=True``), or regenerated block by block each step
+from its graph (``persist=False``: datasets larger than the workers' memory, e.g. generated or
+read from disk block by block).
 
 A worker lost mid-fit: its blocks are recomputed from their graph by the scheduler (the result
 is the same), or, when that is impossible (scattered data, too many failures), the step raises
@@ -35,25 +37,42 @@ DEFAULT_TIMEOUT = 600.0
 
 
 class Step(NamedTuple):
-    """Progress of one iteration of :func:`fit_mlp` (passed to ``callback``)."""
+    """Progress of one iteration of :func:`fit_mlp` or :func:`train` (passed to ``callback``)."""
 
     iteration: int  # counted from 0
-    loss: float  # 0.5 * mean((pred - y)**2) before the step
+    loss: float  # the mean loss before the step (squared: 0.5 * mean((pred - y)**2))
     seconds: float  # wall time of the step (gradient round trip and update)
     records_per_s: float
 
 
-def _block_grad(xb: np.ndarray, yb: np.ndarray, params: Sequence[np.ndarray], backend: str
-                ) -> tuple[float, tuple[np.ndarray, ...]]:
-    """On a worker: one block's (loss sum, gradient sums) from the kernel."""
+# The loss heads a step can sum (names of ``nnkernels.models.mlp.LOSS_HEADS``). Each is a mean
+# over every entry of its target: N x O values (squared loss), N class codes (cross-entropy).
+SQUARED, SOFTMAX_CE = "squared", "softmax_ce"
+
+
+def _block_grad(xb: np.ndarray, tb: np.ndarray, params: Sequence[np.ndarray], backend: str,
+                loss: str = SQUARED) -> tuple[float, tuple[np.ndarray, ...]]:
+    """On a worker: one block's (loss sum, gradient sums) over its records.
+
+    The squared loss of one hidden layer is the fused ``mlp_grad`` kernel (sums already);
+    anything else (a deeper network, the softmax cross-entropy) is the estimators' own
+    forward / loss / backward (``models.mlp.batch_grad``, kernels only), whose block means are
+    scaled to sums here, so that blocks add up along the tree."""
     cluster.one_numba_thread()
-    loss, grads = get_backend(backend).mlp_grad(xb, yb, list(params))
-    return loss, tuple(grads)
+    be = get_backend(backend)
+    if loss == SQUARED and len(params) == 4:
+        total, grads = be.mlp_grad(xb, tb, list(params))
+        return total, tuple(grads)
+    from ..models.mlp import batch_grad
+
+    mean, grads = batch_grad(be, xb, tb, list(params), loss)
+    scale = xb.dtype.type(tb.size)
+    return mean * tb.size, tuple(g * scale for g in grads)
 
 
 def _block_grad_pair(block: tuple[np.ndarray, np.ndarray], params: Sequence[np.ndarray],
-                     backend: str) -> tuple[float, tuple[np.ndarray, ...]]:
-    return _block_grad(block[0], block[1], params, backend)
+                     backend: str, loss: str) -> tuple[float, tuple[np.ndarray, ...]]:
+    return _block_grad(block[0], block[1], params, backend, loss)
 
 
 def _pair(xb: np.ndarray, yb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,8 +103,8 @@ class _Data:
     """A dataset on the cluster: per row block, what a gradient task reads."""
 
     def __init__(self, client: distributed.Client, X: da.Array, Y: da.Array, persist: bool,
-                 backend: str, timeout: float | None) -> None:
-        self.client, self.backend, self.timeout = client, backend, timeout
+                 backend: str, timeout: float | None, loss: str = SQUARED) -> None:
+        self.client, self.backend, self.timeout, self.loss = client, backend, timeout, loss
         xs, ys = X.to_delayed().ravel(), Y.to_delayed().ravel()
         self.persisted = persist
         if persist:
@@ -100,11 +119,11 @@ class _Data:
         c = self.client
         [pf] = c.scatter([tuple(params)], broadcast=True, hash=False)
         if self.persisted:
-            parts = [c.submit(_block_grad_pair, b, pf, self.backend, pure=False)
+            parts = [c.submit(_block_grad_pair, b, pf, self.backend, self.loss, pure=False)
                      for b in self.blocks]
         else:
             task = dask.delayed(_block_grad, pure=False)
-            parts = c.compute([task(a, b, pf, self.backend) for a, b in
+            parts = c.compute([task(a, b, pf, self.backend, self.loss) for a, b in
                                zip(self.xs, self.ys, strict=True)])
         try:
             # The partials are small (the parameters' size): they come to the client in one
@@ -184,42 +203,81 @@ def fit_mlp(X: Any, Y: Any, params: list[np.ndarray], lr: float, n_iter: int, *,
     or 'auto' (persist when under half the workers' memory limits). ``callback(Step)`` after
     each step; ``verbose`` prints one line per step. ``timeout``: seconds per step.
     """
+    from ..models.optim import Solver, flat_views, flatten
+
     X, Y, params, persist = _validated(X, Y, params, True, persist)
     lr = v.check_lr(lr)
     n_iter = v.check_positive_int("n_iter", n_iter, minimum=0)
-    n, n_out = X.shape[0], Y.shape[1]
-    losses = np.zeros(n_iter)
-    total = n * n_out
-    if not total or not n_iter:
-        return losses  # the gradient of an empty sum is zero: nothing to learn
-    name = get_backend(backend).name
-    update = get_backend("numpy")
-    dt = params[0].dtype.type
-    inv = dt(1.0 / total)
-    with cluster.cluster(client, **(cluster_kwargs or {})) as c:
-        cluster.prepare_workers(c)
-        data = _Data(c, X, Y, _decide_persist(c, X, Y, persist), name, timeout)
-        try:
-            for it in range(n_iter):
-                t0 = time.perf_counter()
-                try:
-                    loss, grads = data.grad(params)
-                except Exception as exc:
-                    raise RuntimeError(
-                        f"fit_mlp: iteration {it} of {n_iter} failed on the cluster "
-                        f"({type(exc).__name__}: {exc}); the parameters are those after "
-                        f"iteration {it - 1}") from exc
-                for p, g in zip(params, grads, strict=True):
-                    update.sgd_update(p, g * inv, lr)
-                seconds = time.perf_counter() - t0
-                losses[it] = loss / total
-                step = Step(it, float(losses[it]), seconds, n / seconds)
-                if verbose:
-                    print(f"iteration {it + 1}/{n_iter}: loss {step.loss:.6g}, "
-                          f"{seconds * 1e3:.1f} ms, {step.records_per_s:,.0f} records/s",
-                          flush=True)
-                if callback is not None:
-                    callback(step)
-        finally:
-            data.close()
+    if not X.shape[0] * Y.shape[1] or not n_iter:
+        return np.zeros(n_iter)  # the gradient of an empty sum is zero: nothing to learn
+    shapes = [p.shape for p in params]
+    theta = flatten(params, params[0].dtype)
+    solver = Solver("sgd", theta.size, theta.dtype)
+    hyper = {"learning_rate_init": lr, "momentum": 0.0}
+    try:
+        with cluster.cluster(client, **(cluster_kwargs or {})) as c:
+            losses = train(c, X, Y, theta, shapes, solver, hyper, n_iter, persist=persist,
+                           callback=callback, verbose=verbose, timeout=timeout,
+                           backend=backend)
+    finally:
+        # In place, as mlp_train; after a failed step, the parameters of the last good one.
+        for p, new in zip(params, flat_views(theta, shapes), strict=True):
+            p[...] = new
+    return np.asarray(losses)
+
+
+def train(client: distributed.Client, X: da.Array, T: da.Array, theta: np.ndarray,
+          shapes: Sequence[tuple[int, ...]], solver: Any, hyper: dict[str, Any], n_iter: int, *,
+          loss: str = SQUARED, stop: Callable[[float, np.ndarray], bool] | None = None,
+          persist: object = "auto", callback: Callable[[Step], object] | None = None,
+          verbose: bool = False, timeout: float | None = DEFAULT_TIMEOUT,
+          backend: str = "numba") -> list[float]:
+    """Up to ``n_iter`` full-batch steps of an MLP of any depth over checked, chunked data:
+    the losses before each step (means: over N x O for ``loss='squared'``, over N for
+    'softmax_ce').
+
+    X (N, D) and T (N, O) float targets or (N,) int64 class codes: dask arrays with the same
+    row blocks, one column block, N >= 1. ``theta`` (flat, in place) holds [w1, b1, w2, ...]
+    with ``shapes``; ``solver`` (a ``models.optim.Solver``, in place) takes each step on the
+    client, as in an in-memory fit, with ``hyper`` (scikit-learn's names) and the kernels of
+    ``backend``, which also compute the gradients on the workers. ``stop(loss, theta)`` after
+    each step: True ends the fit (the estimators' stopping rule).
+    """
+    from ..models.optim import flat_views
+
+    be = get_backend(backend)
+    n = X.shape[0]
+    total = T.size  # what the loss is a mean over (see SQUARED)
+    inv = theta.dtype.type(1.0 / total)
+    grad = np.empty_like(theta)
+    losses: list[float] = []
+    cluster.prepare_workers(client)
+    data = _Data(client, X, T, _decide_persist(client, X, T, persist), be.name, timeout, loss)
+    try:
+        for it in range(n_iter):
+            t0 = time.perf_counter()
+            try:
+                loss_sum, grads = data.grad(flat_views(theta, shapes))
+            except Exception as exc:
+                raise RuntimeError(
+                    f"iteration {it} of {n_iter} failed on the cluster "
+                    f"({type(exc).__name__}: {exc}); the parameters are those after "
+                    f"iteration {it - 1}") from exc
+            # The mean's gradient in the flat layout; then the in-memory fit's own solver step.
+            np.concatenate([g.reshape(-1) for g in grads], out=grad)
+            grad *= inv
+            solver.step(be, theta, grad, hyper)
+            seconds = time.perf_counter() - t0
+            losses.append(float(loss_sum / total))
+            step = Step(it, losses[-1], seconds, n / seconds)
+            if verbose:
+                print(f"iteration {it + 1}/{n_iter}: loss {step.loss:.6g}, "
+                      f"{seconds * 1e3:.1f} ms, {step.records_per_s:,.0f} records/s",
+                      flush=True)
+            if callback is not None:
+                callback(step)
+            if stop is not None and stop(losses[-1], theta):
+                break
+    finally:
+        data.close()
     return losses

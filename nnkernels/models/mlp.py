@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numbers
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -93,6 +93,9 @@ class _BaseMLP(KernelEstimator):
 
     # -- what the two heads define ---------------------------------------------------------------
 
+    # The loss head's name in LOSS_HEADS (a dask fit sends the name to its workers).
+    _loss_name: str
+
     def _targets(self, y: object, first: bool, classes: object, dtype: np.dtype
                  ) -> tuple[np.ndarray, dict[str, Any]]:
         """Training targets in the units the network learns, and the attributes they imply."""
@@ -131,12 +134,25 @@ class _BaseMLP(KernelEstimator):
 
     @atomic
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: object, y: object) -> _BaseMLP:
-        """Train from scratch on X (N, D) and y; returns self."""
+    def fit(self, X: object, y: object, *, client: object = None) -> _BaseMLP:
+        """Train from scratch on X (N, D) and y; returns self. Dask arrays train full-batch
+        across a cluster (``nnkernels.distributed``; ``client``: a ``distributed.Client``,
+        default the current one, else a LocalCluster for the fit)."""
+        if _is_dask(X) or _is_dask(y):
+            from ..distributed import fit_estimator
+
+            return fit_estimator(self, X, y, client=client)
         return self._fit(X, y, incremental=False, classes=None)
 
     def _fit(self, X: object, y: object, incremental: bool, classes: object) -> _BaseMLP:
         """The fit proper: everything in locals, learned attributes assigned at the end."""
+        if _is_dask(X) or _is_dask(y):
+            # Only partial_fit gets here with dask arrays (fit sends them to the cluster); one
+            # epoch of mini-batches over a cluster is not offered, and validate_data would
+            # quietly load the whole array into memory.
+            raise TypeError(f"{type(self).__name__}.partial_fit takes in-memory arrays, got a "
+                            "dask array; fit trains on dask arrays (full batch across a "
+                            "cluster)")
         be = self._backend()
         hidden = self._hidden()
         first = not (incremental and hasattr(self, "coefs_"))
@@ -283,12 +299,9 @@ class _BaseMLP(KernelEstimator):
                      hyper: dict[str, Any], order: np.ndarray | None) -> float:
         """One epoch of mini-batches (``order``: a permutation of the records, or None for
         their order): forward, loss, backward and one solver step per batch, each a kernel
-        call per layer. Returns the record-weighted mean batch loss. The one place a fused
-        mini-batch kernel would replace."""
+        call per layer (``network_grad``). Returns the record-weighted mean batch loss. The one
+        place a fused mini-batch kernel would replace."""
         n, batch = work.x.shape[0], work.batch
-        ws, bs = params[0::2], params[1::2]
-        gws, gbs = grads[0::2], grads[1::2]
-        n_layers = len(ws)
         total = 0.0
         for start in range(0, n, batch):
             m = min(batch, n - start)
@@ -298,19 +311,9 @@ class _BaseMLP(KernelEstimator):
                 t_in = np.take(work.t, idx, axis=0, out=work.tb[:m])
             else:
                 x_in, t_in = work.x[start:start + m], work.t[start:start + m]
-            a = [x_in] + [buf[:m] for buf in work.acts]
-            da = [buf[:m] for buf in work.dacts]
-            for i in range(n_layers - 1):
-                be.linear_relu_forward(a[i], ws[i], bs[i], out=a[i + 1])
-            be.linear_forward(a[-2], ws[-1], bs[-1], out=a[-1])
-            total += self._loss(be, a[-1], t_in, da[-1]) * m
-            grad.fill(0)
-            for i in range(n_layers - 1, -1, -1):
-                be.linear_backward(a[i], ws[i], da[i], need_dx=i > 0,
-                                   dx_out=da[i - 1] if i > 0 else None,
-                                   dw_out=gws[i], db_out=gbs[i])
-                if i > 0:
-                    be.relu_backward(da[i - 1], a[i], out=da[i - 1])
+            grad.fill(0)  # the backward accumulates into the gradient buffer
+            total += network_grad(be, [x_in] + [buf[:m] for buf in work.acts], t_in, params,
+                                  grads, self._loss, [buf[:m] for buf in work.dacts]) * m
             solver.step(be, theta, grad, hyper)
         return total / n
 
@@ -358,6 +361,60 @@ def _interleave(coefs: list[np.ndarray], intercepts: list[np.ndarray]):
         yield b
 
 
+def squared_loss(be: Backend, out: np.ndarray, target: np.ndarray, dout: np.ndarray) -> float:
+    """The regressor's head: 0.5 * mean((out - target)**2) over out (m, O); gradient -> dout."""
+    return be.mse_loss(out, target, out=dout)[0]
+
+
+def softmax_ce_loss(be: Backend, out: np.ndarray, target: np.ndarray, dout: np.ndarray
+                    ) -> float:
+    """The classifier's head: mean cross-entropy of logits out (m, K) against class codes
+    target (m,) int64; gradient -> dout."""
+    return be.softmax_cross_entropy(out, target, out=dout)[0]
+
+
+# The loss heads by name (the name travels to dask workers, see nnkernels.distributed).
+LOSS_HEADS: dict[str, Callable[[Backend, np.ndarray, np.ndarray, np.ndarray], float]] = {
+    "squared": squared_loss, "softmax_ce": softmax_ce_loss}
+
+
+def network_grad(be: Backend, acts: list[np.ndarray], target: np.ndarray,
+                 params: list[np.ndarray], grads: list[np.ndarray],
+                 loss: Callable[[Backend, np.ndarray, np.ndarray, np.ndarray], float],
+                 dacts: list[np.ndarray]) -> float:
+    """One batch's mean loss; its gradient ADDED into grads (shaped like params).
+
+    acts[0] = x (m, D); acts[1:] and dacts (m, width of layer i) are buffers the forward and
+    backward write (layer outputs and their gradients); ``loss(be, out, target, dout)`` is the
+    head. Kernel calls only: forward, loss, backward, no update.
+    """
+    ws, bs = params[0::2], params[1::2]
+    gws, gbs = grads[0::2], grads[1::2]
+    n_layers = len(ws)
+    for i in range(n_layers - 1):
+        be.linear_relu_forward(acts[i], ws[i], bs[i], out=acts[i + 1])
+    be.linear_forward(acts[-2], ws[-1], bs[-1], out=acts[-1])
+    value = loss(be, acts[-1], target, dacts[-1])
+    for i in range(n_layers - 1, -1, -1):
+        be.linear_backward(acts[i], ws[i], dacts[i], need_dx=i > 0,
+                           dx_out=dacts[i - 1] if i > 0 else None, dw_out=gws[i], db_out=gbs[i])
+        if i > 0:
+            be.relu_backward(dacts[i - 1], acts[i], out=dacts[i - 1])
+    return value
+
+
+def batch_grad(be: Backend, x: np.ndarray, target: np.ndarray, params: list[np.ndarray],
+               loss: str) -> tuple[float, list[np.ndarray]]:
+    """(mean loss, gradient of the mean) of one batch x (m, D) under the head named ``loss``
+    (``LOSS_HEADS``), with buffers of its own (a dask worker's block)."""
+    widths = [p.shape[0] for p in params[1::2]]
+    acts = [x] + [np.empty((x.shape[0], w), x.dtype) for w in widths]
+    dacts = [np.empty((x.shape[0], w), x.dtype) for w in widths]
+    grads = [np.zeros_like(p) for p in params]
+    value = network_grad(be, acts, target, params, grads, LOSS_HEADS[loss], dacts)
+    return value, grads
+
+
 def _forward(be: Backend, Xs: np.ndarray, params: list[np.ndarray]) -> np.ndarray:
     """Network outputs for standardised X: relu layers, then a linear one (kernels only)."""
     a = Xs
@@ -382,18 +439,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @atomic
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: object, y: object, *, client: object = None) -> MLPRegressor:
-        """Train from scratch on X (N, D) and y; returns self. Dask arrays train full-batch
-        across a cluster (``nnkernels.distributed``; ``client``: a ``distributed.Client``,
-        default the current one, else a LocalCluster for the fit)."""
-        if _is_dask(X) or _is_dask(y):
-            from ..distributed import fit_estimator
-
-            return fit_estimator(self, X, y, client=client)
-        return self._fit(X, y, incremental=False, classes=None)
-
-    @atomic
-    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X: object, y: object) -> MLPRegressor:
         """One epoch over X and y, continuing from the current model (the first call
         initialises it and learns the standardisation); returns self."""
@@ -415,8 +460,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return ys, {"y_mean_": y_mean, "y_scale_": y_scale, "_y_1d": y_1d,
                     "n_outputs_": y2.shape[1]}
 
-    def _loss(self, be, out, target, dout):
-        return be.mse_loss(out, target, out=dout)[0]
+    _loss = staticmethod(squared_loss)
+    _loss_name = "squared"
 
     def _score_outputs(self, out, target):
         from sklearn.metrics import r2_score
@@ -477,14 +522,31 @@ class MLPClassifier(SoftmaxOutputs, ClassifierMixin, _BaseMLP):
                              f"{list(np.unique(y[unknown]))[:5]}")
         return codes.astype(np.int64), {"classes_": classes, "n_outputs_": len(classes)}
 
-    def _loss(self, be, out, target, dout):
-        return be.softmax_cross_entropy(out, target, out=dout)[0]
+    _loss = staticmethod(softmax_ce_loss)
+    _loss_name = "softmax_ce"
 
     def _score_outputs(self, out, target):
         return float(np.mean(out.argmax(axis=1) == target))
 
     def _class_logits(self, X: object) -> np.ndarray:
         return self._outputs(X)
+
+    def predict_proba(self, X: object) -> np.ndarray:
+        """Class probabilities (N, K), columns ordered as classes_; a dask array for a dask X
+        (block by block on the cluster)."""
+        if _is_dask(X):
+            from ..distributed import predict_estimator
+
+            return predict_estimator(self, X, "predict_proba")
+        return super().predict_proba(X)
+
+    def predict(self, X: object) -> np.ndarray:
+        """The most probable class of each record (N,); a dask array for a dask X."""
+        if _is_dask(X):
+            from ..distributed import predict_estimator
+
+            return predict_estimator(self, X, "predict")
+        return super().predict(X)
 
 
 # The earlier name of the regressor.

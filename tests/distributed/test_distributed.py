@@ -129,7 +129,7 @@ def _untouchable(shape, chunks, calls):
         return b
 
     return da.zeros(shape, chunks=chunks).map_blocks(block, dtype=np.float64,
-                                                     meta=np.empty((0, 0)))
+                                                     meta=np.empty((0,) * len(shape)))
 
 
 def test_bad_input_raises_before_any_work(client) -> None:
@@ -214,9 +214,7 @@ def test_estimator_on_dask_arrays(client) -> None:
     assert isinstance(pred, da.Array) and pred.shape == (20_000,)
     np.testing.assert_allclose(client.compute(pred).result(timeout=TIMEOUT), ref.predict(x),
                                rtol=1e-7, atol=1e-7)
-    with pytest.raises(ValueError, match="one hidden layer"):
-        MLP(**{**seed_net, "hidden_layer_sizes": (4, 4)}).fit(X, Y, client=client)
-    with pytest.raises(ValueError, match="full-batch plain SGD"):
+    with pytest.raises(ValueError, match=r"full batch.*batch_size='auto'.*batch_size=None"):
         MLP().fit(X, Y, client=client)  # the defaults: Adam on mini-batches
 
 
@@ -228,3 +226,136 @@ def test_demo_dask_command(capsys) -> None:
     out = capsys.readouterr().out
     assert "200,000 records in 4 blocks" in out and "memory limit per worker" in out
     assert out.count("M records/s") == 2 and "RMSE" in out
+
+
+# -- the estimators on dask arrays: classifier, solvers, depth -----------------------------------
+
+def _classes(n: int = 6_000, block: int = 1_500, dtype=np.float64):
+    """Three string classes of 3-D points (not linearly separable), in memory and in blocks."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, 3)).astype(dtype)
+    labels = np.array(["cat", "dog", "eel"])[(x[:, 0] > 0).astype(int) + (x[:, 1] * x[:, 2] > 0)]
+    return x, labels, da.from_array(x, chunks=(block, 3)), da.from_array(labels, chunks=block)
+
+
+FULL_BATCH = dict(batch_size=None, max_iter=8, learning_rate_init=0.05, random_state=0)
+CASES = {  # (estimator, hyper-parameters): every solver, one and two hidden layers
+    "clf-sgd": ("MLPClassifier", dict(solver="sgd", momentum=0.0, hidden_layer_sizes=(8,))),
+    "clf-momentum-deep": ("MLPClassifier",
+                          dict(solver="sgd", momentum=0.9, hidden_layer_sizes=(6, 5))),
+    "clf-adam": ("MLPClassifier", dict(solver="adam", hidden_layer_sizes=(8,))),
+    "reg-adam": ("MLPRegressor", dict(solver="adam", hidden_layer_sizes=(8,))),
+    "reg-momentum-deep": ("MLPRegressor",
+                          dict(solver="sgd", momentum=0.9, hidden_layer_sizes=(6, 5))),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_estimator_dask_fit_equals_in_memory_and_is_bitwise_for_1_and_2_workers(
+        client, client1, case) -> None:
+    from nnkernels import models
+
+    name, hyper = CASES[case]
+    cls = getattr(models, name)
+    x, labels, X, L = _classes()
+    if name == "MLPClassifier":
+        y, Y = labels, L
+    else:
+        y = np.sin(x @ [1.0, -2.0, 0.5])
+        Y = da.from_array(y, chunks=X.chunks[0])
+    ref = cls(**FULL_BATCH, **hyper).fit(x, y)
+    fits = [cls(**FULL_BATCH, **hyper).fit(X, Y, client=c) for c in (client, client1)]
+    for est in fits:
+        assert est.n_iter_ == ref.n_iter_ == FULL_BATCH["max_iter"] and est.t_ == ref.t_
+        assert_close(est.loss_curve_, ref.loss_curve_, kind="train", scale=1,
+                     dtype=np.float64)
+        for a, b in zip(est.coefs_ + est.intercepts_, ref.coefs_ + ref.intercepts_,
+                        strict=True):
+            assert a.dtype == b.dtype
+            assert_close(a, b, kind="train", scale=1)
+        assert est._solver.step_count == ref._solver.step_count
+    one, two = (b"".join(a.tobytes() for a in f.coefs_ + f.intercepts_) for f in fits)
+    assert one == two and fits[0].loss_curve_ == fits[1].loss_curve_
+    est = fits[0]
+    if name == "MLPClassifier":
+        assert list(est.classes_) == ["cat", "dog", "eel"] and est.n_outputs_ == 3
+        proba = est.predict_proba(X)
+        assert isinstance(proba, da.Array) and proba.shape == (x.shape[0], 3)
+        got = client.compute(proba).result(timeout=TIMEOUT)
+        assert_close(got, ref.predict_proba(x), kind="train", scale=1)
+        pred = est.predict(X)
+        assert isinstance(pred, da.Array) and pred.dtype == est.classes_.dtype
+        np.testing.assert_array_equal(client.compute(pred).result(timeout=TIMEOUT),
+                                      est.predict(x))
+    else:
+        pred = est.predict(X)
+        assert isinstance(pred, da.Array) and pred.shape == (x.shape[0],)
+        assert_close(client.compute(pred).result(timeout=TIMEOUT), ref.predict(x),
+                     kind="train")
+
+
+def test_classifier_float32_and_the_stopping_rule(client) -> None:
+    from nnkernels.models import MLPClassifier
+
+    x, labels, X, L = _classes(dtype=np.float32)
+    # A tolerance no step can meet: after the first step sets the best loss, the rule stops
+    # both fits once n_iter_no_change + 1 more steps fail to beat it.
+    hyper = dict(FULL_BATCH, solver="adam", hidden_layer_sizes=(8,), max_iter=50, tol=1e3,
+                 n_iter_no_change=2)
+    est = MLPClassifier(**hyper).fit(X, L, client=client)
+    ref = MLPClassifier(**hyper).fit(x, labels)
+    assert est.n_iter_ == ref.n_iter_ == 4 and est.dtype_ == np.float32
+    for a, b in zip(est.coefs_ + est.intercepts_, ref.coefs_ + ref.intercepts_, strict=True):
+        assert a.dtype == np.float32
+        assert_close(a, b, kind="train", scale=1)
+    proba = est.predict_proba(X)
+    assert proba.dtype == np.float32
+    assert_close(client.compute(proba).result(timeout=TIMEOUT), ref.predict_proba(x),
+                 kind="train", scale=1)
+
+
+def test_estimator_bad_input_raises_before_any_work(client) -> None:
+    from sklearn.exceptions import NotFittedError
+
+    from nnkernels.models import MLPClassifier, MLPRegressor
+
+    calls: list = []
+    X = _untouchable((1_000, 2), (100, 2), calls)
+    y = _untouchable((1_000,), (100,), calls)
+    full = dict(batch_size=None, max_iter=3)
+    for est, args, exc, match in [
+        (MLPClassifier(batch_size=100), (X, y), ValueError,
+         r"full batch.*batch_size=100 means mini-batches of 100 of the 1000 records"),
+        (MLPRegressor(batch_size=None, early_stopping=True), (X, y), ValueError,
+         "early_stopping=True needs a held-out validation split"),
+        (MLPClassifier(**full), (X, _untouchable((1_000,), (250,), calls)), ValueError,
+         "X and y are chunked differently along the rows"),
+        (MLPClassifier(**full), (X, _untouchable((1_000, 2), (100, 2), calls)), ValueError,
+         r"y should be a 1d array, got an array of shape \(1000, 2\)"),
+        (MLPClassifier(**full), (X[:, 0], y), ValueError, "X must be 2-D"),
+        (MLPClassifier(**full), (X[X[:, 0] > 0], y), ValueError, "unknown chunk sizes"),
+    ]:
+        with pytest.raises(exc, match=match):
+            est.fit(*args, client=client)
+        assert not hasattr(est, "coefs_")
+    with pytest.raises(TypeError, match="partial_fit takes in-memory arrays"):
+        MLPClassifier().partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict_proba(X)
+    fitted = MLPClassifier(**full, random_state=0).fit(np.eye(4, 3), [0, 1, 1, 0])
+    with pytest.raises(ValueError, match="X has 2 features, but MLPClassifier is expecting 3"):
+        fitted.predict_proba(X)
+    assert calls == []
+
+
+def test_a_failed_classifier_fit_leaves_the_estimator_unchanged(client) -> None:
+    from nnkernels.models import MLPClassifier
+
+    x, labels, X, L = _classes(n=2_000, block=500)
+    est = MLPClassifier(**FULL_BATCH, hidden_layer_sizes=(4,)).fit(x, labels)
+    before = {k: v for k, v in vars(est).items() if k.endswith("_")}
+    for y, match in [(da.full(2_000, 7, chunks=500), "needs at least 2 classes"),
+                     (X[:, 0], "Unknown label type: continuous")]:
+        with pytest.raises(ValueError, match=match):
+            est.fit(X, y, client=client)
+        assert all(vars(est)[k] is v for k, v in before.items())
