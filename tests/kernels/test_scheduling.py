@@ -80,6 +80,31 @@ def test_a_stalled_call_backs_off_and_a_normal_one_resets() -> None:
     assert scheduling._state["backoff"] == scheduling.BACKOFF_MIN_S
 
 
+def test_a_slowed_call_learns_the_serial_time_and_backs_off_when_serial_is_faster() -> None:
+    calls: list[str] = []
+
+    def parallel(t: float) -> None:
+        calls.append("parallel")
+
+    def serial(t: float) -> None:
+        calls.append("serial")
+
+    key = (parallel, "shape")
+    scheduling._observe(key, 1e-3)                 # the best parallel time
+    scheduling._observe(key, 2e-3)                 # 2x: slowed, not a stall against itself
+    assert scheduling.stats()["serial_for_s"] == 0 and key in scheduling._probe
+    scheduling.run(parallel, serial, "shape", 0.0)  # the probe: one serial call, timed
+    assert calls == ["serial"] and key in scheduling._best_serial
+    assert key not in scheduling._probe
+    scheduling._best_serial[key] = 1.5e-3          # say the serial twin takes 1.5 ms
+    scheduling._observe(key, 1.2e-3)               # faster than serial: stays parallel
+    assert scheduling.stats()["serial_for_s"] == 0
+    scheduling._observe(key, 2e-3)                 # slower than serial: back off
+    assert scheduling.stats()["stalls"] == 1 and scheduling.stats()["serial_for_s"] > 0
+    scheduling.run(parallel, serial, "shape", 0.0)
+    assert calls == ["serial", "serial"]
+
+
 def test_the_backoff_is_bounded() -> None:
     key = ("kernel", ())
     scheduling._observe(key, 1e-6)

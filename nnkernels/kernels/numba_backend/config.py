@@ -98,6 +98,13 @@ MINIBATCH_PARALLEL_MIN_WORK = 10_000_000
 # by the machine (a descheduled pool thread costs a whole time slice: 10-140x measured), not by
 # its work (run-to-run noise of an idle machine stays under 1.5x).
 STALL_FACTOR = 3.0
+# ... or more than this times the best serial time of the same kernel and shape (known once a
+# back-off has run it serially): beside one busy process the region is slowed 2-3x, short of a
+# "stall" against its own best but slower than the serial twin (tools/tune.py sharing).
+SERIAL_MARGIN = 1.1
+# A parallel call this many times slower than its best makes the next call of its shape run
+# serially once, so that the serial time is known (idle noise stays under this).
+SUSPECT_FACTOR = 1.5
 # After a stall, kernels run serially for this long; each stall in a row doubles it. 50 ms is
 # about the time OpenBLAS's workers spin after a numpy BLAS call; 2 s bounds what an idle
 # machine can lose after a passing burst of load.

@@ -14,11 +14,16 @@ order (results are bitwise identical either way), so the choice is free to make 
 
 - in a forked child, and while another thread is inside a parallel region, kernels run
   serially (a non-blocking lock: no waiting, no oversubscription);
-- each parallel call is timed; one that takes ``STALL_FACTOR`` times the best time seen for its
-  kernel and shape was stalled by the machine, not by its work: kernels then run serially for a
-  back-off time that doubles on each stall in a row (``BACKOFF_MIN_S`` to ``BACKOFF_MAX_S``)
-  and resets after a parallel call that ran at its normal speed. A stall thus costs one slow
-  call per back-off, and an idle machine keeps its parallel speed.
+- each call is timed, parallel and serial alike. A parallel call that takes ``STALL_FACTOR``
+  times the best parallel time seen for its kernel and shape, or more than ``SERIAL_MARGIN``
+  times the best serial time seen for it, was stalled by the machine (or parallel does not pay
+  for it now); a parallel call slower than ``SUSPECT_FACTOR`` times its best makes the next
+  call of its shape run serially once, to learn that serial time. After a stall, kernels run
+  serially for a back-off time that doubles on each stall in a row (``BACKOFF_MIN_S`` to
+  ``BACKOFF_MAX_S``) and resets after a parallel call that ran at its normal speed. A stall
+  thus costs one slow call per back-off, and an idle machine keeps its parallel speed. The
+  serial yardstick matters on a loaded machine: a region slowed 2-3x by a busy core is no
+  "stall" against its own best, but it is slower than its serial twin.
 """
 
 from __future__ import annotations
@@ -29,10 +34,19 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from .config import BACKOFF_MAX_S, BACKOFF_MIN_S, STALL_FACTOR, TIMED_KEYS
+from .config import (
+    BACKOFF_MAX_S,
+    BACKOFF_MIN_S,
+    SERIAL_MARGIN,
+    STALL_FACTOR,
+    SUSPECT_FACTOR,
+    TIMED_KEYS,
+)
 
 _region = threading.Lock()  # held while a parallel region runs
 _best: dict[Hashable, float] = {}  # fastest parallel call seen per (driver, shape)
+_best_serial: dict[Hashable, float] = {}  # fastest serial call seen per (driver, shape)
+_probe: set[Hashable] = set()  # shapes whose next call runs serially to learn its time
 _state = {"forked": False, "until": 0.0, "backoff": BACKOFF_MIN_S, "stalls": 0}
 
 
@@ -48,28 +62,46 @@ def run(parallel: Callable[..., Any], serial: Callable[..., Any], key: Hashable,
         *args: Any) -> Any:
     """``parallel(*args)`` when a parallel region is safe and affordable now, else
     ``serial(*args)`` (the same results); ``key`` names the call's shape for stall detection."""
-    if _state["forked"] or time.monotonic() < _state["until"]:
+    if _state["forked"] or not _region.acquire(blocking=False):
         return serial(*args)
-    if not _region.acquire(blocking=False):
-        return serial(*args)
+    timed = (parallel, key)
+    if time.monotonic() < _state["until"] or timed in _probe:
+        _region.release()
+        _probe.discard(timed)
+        t0 = time.perf_counter()
+        result = serial(*args)
+        _remember(_best_serial, timed, time.perf_counter() - t0)
+        return result
     try:
         t0 = time.perf_counter()
         result = parallel(*args)
         elapsed = time.perf_counter() - t0
     finally:
         _region.release()
-    _observe((parallel, key), elapsed)
+    _observe(timed, elapsed)
     return result
 
 
-def _observe(key: Hashable, elapsed: float) -> None:
-    """Update the best time of ``key``; back off after a stalled call."""
-    best = _best.get(key)
+def _remember(table: dict[Hashable, float], key: Hashable, elapsed: float) -> float | None:
+    """Keep the fastest time of ``key`` in ``table``; return the best before this one."""
+    best = table.get(key)
     if best is None or elapsed < best:
-        if best is None and len(_best) >= TIMED_KEYS:
-            _best.clear()  # a bounded table: shapes of one training loop repeat
-        _best[key] = elapsed
-    elif elapsed > STALL_FACTOR * best:
+        if best is None and len(table) >= TIMED_KEYS:
+            table.clear()  # a bounded table: shapes of one training loop repeat
+        table[key] = elapsed
+    return best
+
+
+def _observe(key: Hashable, elapsed: float) -> None:
+    """Update the best parallel time of ``key``; back off after a stalled call."""
+    best = _remember(_best, key, elapsed)
+    limit = STALL_FACTOR * best if best is not None else float("inf")
+    serial = _best_serial.get(key)
+    if serial is not None:
+        limit = min(limit, SERIAL_MARGIN * serial)
+    if serial is None and best is not None and elapsed > SUSPECT_FACTOR * best:
+        _probe.add(key)  # slowed, not stalled: is the serial twin faster now?
+    if elapsed > limit:
         _state["until"] = time.monotonic() + _state["backoff"]
         _state["backoff"] = min(2 * _state["backoff"], BACKOFF_MAX_S)
         _state["stalls"] += 1
@@ -86,4 +118,6 @@ def stats() -> dict[str, Any]:
 def reset() -> None:
     """Forget the timings and any back-off (tests, benchmarks)."""
     _best.clear()
+    _best_serial.clear()
+    _probe.clear()
     _state.update(until=0.0, backoff=BACKOFF_MIN_S, stalls=0)
