@@ -101,6 +101,20 @@ def test_softmax_empty_batch(backend, dtype) -> None:
 
 # -- NaN and inf ---------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("n", [7, 300_001], ids=["serial", "parallel"])
+def test_relu_in_place_equals_out_of_place(backend, dtype, n) -> None:
+    """out= the input (a loop of its own in numba): the same values, NaN included."""
+    rng = np.random.default_rng(5)
+    u, da = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    u[::97] = np.nan
+    expected_fwd, expected_bwd = backend.relu_forward(u), backend.relu_backward(da, u)
+    z, d = u.copy(), da.copy()
+    assert backend.relu_forward(z, out=z) is z
+    assert backend.relu_backward(d, u, out=d) is d
+    np.testing.assert_array_equal(z, expected_fwd)
+    np.testing.assert_array_equal(d, expected_bwd)
+
+
 def test_relu_nan_propagates(backend, dtype) -> None:
     assert np.isnan(backend.relu_forward(np.array([np.nan, -1.0], dtype))[0])
 
