@@ -198,6 +198,7 @@ def _flag_bits() -> tuple[int, int]:
 
 
 CARRAY_BITS, OWNED_CARRAY_BITS = _flag_bits()
+OWNDATA_BIT = OWNED_CARRAY_BITS & ~CARRAY_BITS
 
 
 def ready(a: Any, ndim: int) -> bool:
@@ -222,17 +223,28 @@ def disjoint(arrays: Sequence[np.ndarray]) -> bool:
     return all(a.flags.owndata for a in arrays)
 
 
-def ready_out(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype,
+def ready_out(out: Any, shape: tuple[int, ...], dtype: np.dtype,
               inputs: Sequence[np.ndarray | None]) -> bool:
     """True when the kernel may write ``out`` directly: None (a new array), or a ready ndarray of
     exactly ``shape`` and ``dtype`` sharing no memory with ``inputs``."""
     if out is None:
         return True
-    if not (type(out) is np.ndarray and out.shape == shape and out.dtype == dtype
-            and out.flags.num & CARRAY_BITS == CARRAY_BITS):
+    if type(out) is not np.ndarray or out.dtype != dtype or out.shape != shape:
         return False
-    arrays = [a for a in inputs if a is not None]
-    return disjoint([out, *arrays]) or not any(np.may_share_memory(out, a) for a in arrays)
+    bits = out.flags.num
+    if bits & CARRAY_BITS != CARRAY_BITS:
+        return False
+    owned = bits & OWNDATA_BIT
+    for a in inputs:
+        if a is None:
+            continue
+        if a is out:
+            return False
+        # Memory that out owns is shared only by views of it: an input owning its own memory
+        # cannot overlap out (no may_share_memory call, 0.2 us each).
+        if not (owned and a.flags.num & OWNDATA_BIT) and np.may_share_memory(out, a):
+            return False
+    return True
 
 
 def ready_lr(lr: object) -> bool:
@@ -243,12 +255,15 @@ def ready_lr(lr: object) -> bool:
 def ready_dense(x: Any, w: Any, b: Any) -> bool:
     """True when x (N, D), w (D, H) and b (H,) or None of a dense layer are ready, of one
     dtype, and fit."""
-    if not (ready(x, 2) and ready(w, 2)):
+    if type(x) is not np.ndarray or type(w) is not np.ndarray:
         return False
-    if x.dtype != w.dtype or x.shape[1] != w.shape[0]:
+    dt = x.dtype
+    if (dt not in FLOAT_DTYPES or w.dtype is not dt or x.ndim != 2 or w.ndim != 2
+            or x.shape[1] != w.shape[0] or x.flags.num & CARRAY_BITS != CARRAY_BITS
+            or w.flags.num & CARRAY_BITS != CARRAY_BITS):
         return False
-    return b is None or (ready(b, 1) and b.dtype == x.dtype
-                         and b.shape[0] == w.shape[1])
+    return b is None or (type(b) is np.ndarray and b.dtype is dt and b.shape == (w.shape[1],)
+                         and b.flags.num & CARRAY_BITS == CARRAY_BITS)
 
 
 def ready_pair(a: Any, b: Any) -> bool:

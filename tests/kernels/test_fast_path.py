@@ -180,6 +180,8 @@ def test_ready_out_declines_outputs_that_overlap_an_input() -> None:
     assert v.ready_out(np.empty((4, 6)), (4, 6), dt, (x,))
     assert v.ready_out(np.empty((4, 6)), (4, 6), dt, (x[1:],))  # a view, but elsewhere
     assert not v.ready_out(x, (4, 6), dt, (x,))
+    assert not v.ready_out(x, (4, 6), dt, (None, x[:, 1:]))  # an input viewing the output
+    assert not v.ready_out(x, (4, 6), dt, (np.ones(3), x.reshape(-1)))
     assert not v.ready_out(x[1:2], (1, 6), dt, (x,))
     assert not v.ready_out(np.empty((4, 6), np.float32), (4, 6), dt, (x,))
     assert not v.ready_out(np.empty((6, 4)), (4, 6), dt, (x,))
