@@ -21,8 +21,15 @@ def test_grids() -> None:
     assert {(c.d_in, c.d_out) for c in seed} == {(1, 1)}
     assert {(c.d_in, c.d_out) for c in wide} == {(64, 10)}
     assert {c.n for c in seed} == {700, 10_000, 100_000, 1_000_000}
-    assert dense_cells(seed_only=True) == seed
-    assert len(dense_cells(quick=True)) == 5 and len(set(c.id for c in full)) == len(full)
+    overhead = [c for c in full if c.case == "overhead"]
+    assert [(c.n, c.h, c.d_in, c.d_out, c.dtype) for c in overhead] == [
+        (64, 10, 1, 1, "float32"), (64, 10, 1, 1, "float64")]
+    assert all(c.mlp_steps_per_call() == 1 for c in overhead)  # per-call cost, not per step
+    assert dense_cells(seed_only=True) == seed + overhead
+    quick = dense_cells(quick=True)
+    assert len(quick) == 6 and len(set(c.id for c in full)) == len(full)
+    assert [c.id for c in quick if c.case == "overhead"] == ["overhead-N64-H10-float64"]
+    assert overhead[0].group("mlp_train") == "mlp_train N=64 H=10 float32 per-call overhead"
     assert DenseCell("wide", 10_000, 256, 64, 10, "float32").group("linear_forward") == (
         "linear_forward N=10000 H=256 D_in=64 D_out=10 float32")
 

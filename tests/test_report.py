@@ -222,3 +222,20 @@ def test_format_time_and_ratio() -> None:
     assert report.format_ratio(2.5) == "2.5x" and report.format_ratio(0.29412) == "0.294x"
     assert report.format_ratio(None) == "-"
     assert report.speedup(4.0, 2.0) == 2.0 and report.speedup(None, 1.0) is None
+
+
+def test_overhead_cells_get_their_own_table_without_plots(tmp_path: Path) -> None:
+    """The per-call overhead cells (N = 64, one mlp_train step per call) form a table of their
+    own under each kernel, with the note saying what the times mean, and no plots."""
+    benches = [_bench("relu_forward", be, t, case="overhead", n=64, h=10)
+               for be, t in (("numpy", 6e-6), ("numba", 3e-6), ("torch", 9e-6))]
+    benches += [_bench("mlp_train", "numba", 8e-6, case="overhead", n=64, h=10, ops_per_call=1)]
+    md = report.make_report([_write(tmp_path / "o.json", BASE + benches)],
+                            tmp_path / "out").read_text()
+    relu = md[md.index("## relu_forward"):]
+    assert relu.index("### relu_forward: per-call overhead") < relu.index(report.OVERHEAD_NOTE)
+    assert _row(relu, "| 64 | 10 | float64 |")[3:] == ["6 µs", "3 µs", "9 µs", "2.00x faster",
+                                                          "3.00x faster"]
+    mlp = md[md.index("### mlp_train: per-call overhead"):]
+    assert _row(mlp, "| 64 | 10 | float64 |")[3:5] == ["-", "8 µs"]  # numpy not run; 1 step
+    assert not list((tmp_path / "out" / "plots").glob("*overhead*"))
