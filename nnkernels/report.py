@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-BACKEND_ORDER = ("numpy", "numba", "torch")
+BACKEND_ORDER = ("numpy", "numba", "torch", "jax")
 KERNEL_ORDER = ("linear_forward", "linear_relu_forward", "linear_backward", "relu_forward",
                 "relu_backward", "mse_loss", "sgd_update", "mlp_train", "conv2d_forward",
                 "conv2d_forward_backward")
@@ -505,6 +505,7 @@ def _versions(run: Run) -> dict[str, str]:
                       for p in (pools_raw if isinstance(pools_raw, list) else [])
                       if isinstance(p, dict))
     torch = _dict(nk.get("torch"))
+    jax = _dict(nk.get("jax"))
     load = nk.get("load_avg")
     loads = [_number(x) for x in load] if isinstance(load, list) else []
     peak = run.peak
@@ -530,6 +531,8 @@ def _versions(run: Run) -> dict[str, str]:
         "thread pools": pools or "?",
         "torch": (f"{_text(torch.get('torch'))} ({_text(torch.get('torch_num_threads'))} "
                   "threads)" if torch else "not run"),
+        "jax": (f"{_text(jax.get('jax'))} (threads: {_text(jax.get('jax_threads'))})" if jax
+                else "not run"),
         "machine peak (nnkernels machine)": describe_peak(peak),
     }
 
