@@ -193,7 +193,9 @@ def _flag_bits() -> tuple[int, int]:
     names); one integer test then replaces three or four flag attributes (40 ns each)."""
     owned = np.empty((2, 2))
     view = owned[:]
-    assert view.flags.carray and not view.flags.owndata and not view.flags.f_contiguous
+    if not (view.flags.carray and not view.flags.owndata and not view.flags.f_contiguous
+            and owned.flags.owndata):
+        raise RuntimeError("numpy's array flags are not what the validation fast path expects")
     return view.flags.num, owned.flags.num
 
 
