@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from .report import (
+    BACKEND_ORDER,
     CASE_TITLES,
     Result,
     Run,
@@ -310,14 +311,15 @@ def plot_overlay(c: Comparison, kernel: str, path: Path) -> Path | None:
     widths = [max(3.0, 0.35 * len({r.cell for r in rows if r.case == cs})) for cs in kcases]
     fig = Figure(figsize=(max(6.0, sum(widths) + 1.5), 4.8), layout="constrained")
     axes = fig.subplots(1, len(kcases), squeeze=False, width_ratios=widths)[0]
-    colors = {"numpy": "tab:blue", "numba": "tab:orange", "torch": "tab:green"}
+    colors = {"numpy": "tab:blue", "numba": "tab:orange", "torch": "tab:green",
+              "jax": "tab:purple"}
     unit = "training step" if kernel == "mlp_train" else "call"
     for ax, case in zip(axes, kcases, strict=True):
         crow = [r for r in rows if r.case == case]
         ucells = sorted({r.cell for r in crow}, key=lambda cl: cells([c.base, c.new], kernel,
                                                                      case).index(cl))
         xs = {cl: i for i, cl in enumerate(ucells)}
-        for be in _ordered({r.backend for r in crow}, ("numpy", "numba", "torch")):
+        for be in _ordered({r.backend for r in crow}, BACKEND_ORDER):
             br = [r for r in crow if r.backend == be]
             col = colors.get(be, "tab:gray")
             ax.scatter([xs[r.cell] for r in br], [r.base.median for r in br], marker="o",

@@ -24,12 +24,17 @@ from typing import Any
 
 import numpy as np
 
-BACKEND_ORDER = ("numpy", "numba", "torch")
+BACKEND_ORDER = ("numpy", "numba", "torch", "jax")
 KERNEL_ORDER = ("linear_forward", "linear_relu_forward", "linear_backward", "relu_forward",
                 "relu_backward", "mse_loss", "sgd_update", "mlp_train", "conv2d_forward",
                 "conv2d_forward_backward")
-CASE_TITLES = {"seed": "seed grid (D_in = 1, D_out = 1)", "wide": "wide grid",
-               "conv": "convolution shapes"}
+CASE_TITLES = {"seed": "seed grid (D_in = 1, D_out = 1)",
+               "overhead": "per-call overhead (the seed's network at N = 64)",
+               "wide": "wide grid", "conv": "convolution shapes"}
+# Printed under the overhead tables: what their times mean.
+OVERHEAD_NOTE = ("At N = 64 a call's arithmetic takes well under a microsecond (mlp_train: one "
+                 "training step per call), so these times are what calling each backend costs: "
+                 "validation, dispatch, output allocation.")
 
 
 class ReportError(ValueError):
@@ -500,6 +505,7 @@ def _versions(run: Run) -> dict[str, str]:
                       for p in (pools_raw if isinstance(pools_raw, list) else [])
                       if isinstance(p, dict))
     torch = _dict(nk.get("torch"))
+    jax = _dict(nk.get("jax"))
     load = nk.get("load_avg")
     loads = [_number(x) for x in load] if isinstance(load, list) else []
     peak = run.peak
@@ -525,6 +531,8 @@ def _versions(run: Run) -> dict[str, str]:
         "thread pools": pools or "?",
         "torch": (f"{_text(torch.get('torch'))} ({_text(torch.get('torch_num_threads'))} "
                   "threads)" if torch else "not run"),
+        "jax": (f"{_text(jax.get('jax'))} (threads: {_text(jax.get('jax_threads'))})" if jax
+                else "not run"),
         "machine peak (nnkernels machine)": describe_peak(peak),
     }
 
@@ -617,6 +625,8 @@ def render_markdown(runs: Sequence[Run], plots: dict[tuple[str, str], list[Path]
                 if infos:
                     lines += [f"D_in = {_text(infos[0].get('D_in'))}, "
                               f"D_out = {_text(infos[0].get('D_out'))}.", ""]
+            if case == "overhead":
+                lines += [OVERHEAD_NOTE, ""]
             lines += kernel_table(runs, kernel, case)
             lines += ["", f"Throughput [{roof.label}]:", ""] + roofline_table(roof, kernel, case)
             for png in plots.get((kernel, case), []):
@@ -835,6 +845,8 @@ def make_plots(runs: Sequence[Run], plot_dir: Path) -> dict[tuple[str, str], lis
     for run in runs:
         for kernel in kernels([run]):
             for case in cases([run], kernel):
+                if case == "overhead":  # one N and one H: the table says it all
+                    continue
                 stem = _slug(f"{kernel}-{case}-{run.label}")
                 made = []
                 if case == "conv":

@@ -181,3 +181,21 @@ def test_only_the_distributed_package_imports_dask() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True,
                           text=True, timeout=120, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_only_the_comparator_modules_import_torch_and_jax() -> None:
+    """torch and jax are optional comparators: only benchmarks/torch_ref.py and
+    benchmarks/jax_ref.py import them, and importing nnkernels, its report or the benchmark
+    plugin loads neither (the rows import them when they run)."""
+    owners = {"torch": "benchmarks/torch_ref.py", "jax": "benchmarks/jax_ref.py"}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        roots = {n.split(".")[0] for n in _imports(path)}
+        for package, owner in owners.items():
+            assert package not in roots or rel == owner, rel
+    code = ("import sys, nnkernels, nnkernels.report, nnkernels.compare, nnkernels.cli, "
+            "nnkernels.benchmarks.plugin; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'jax')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

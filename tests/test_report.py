@@ -222,3 +222,48 @@ def test_format_time_and_ratio() -> None:
     assert report.format_ratio(2.5) == "2.5x" and report.format_ratio(0.29412) == "0.294x"
     assert report.format_ratio(None) == "-"
     assert report.speedup(4.0, 2.0) == 2.0 and report.speedup(None, 1.0) is None
+
+
+def test_overhead_cells_get_their_own_table_without_plots(tmp_path: Path) -> None:
+    """The per-call overhead cells (N = 64, one mlp_train step per call) form a table of their
+    own under each kernel, with the note saying what the times mean, and no plots."""
+    benches = [_bench("relu_forward", be, t, case="overhead", n=64, h=10)
+               for be, t in (("numpy", 6e-6), ("numba", 3e-6), ("torch", 9e-6))]
+    benches += [_bench("mlp_train", "numba", 8e-6, case="overhead", n=64, h=10, ops_per_call=1)]
+    md = report.make_report([_write(tmp_path / "o.json", BASE + benches)],
+                            tmp_path / "out").read_text()
+    relu = md[md.index("## relu_forward"):]
+    assert relu.index("### relu_forward: per-call overhead") < relu.index(report.OVERHEAD_NOTE)
+    assert _row(relu, "| 64 | 10 | float64 |")[3:] == ["6 µs", "3 µs", "9 µs", "2.00x faster",
+                                                          "3.00x faster"]
+    mlp = md[md.index("### mlp_train: per-call overhead"):]
+    assert _row(mlp, "| 64 | 10 | float64 |")[3:5] == ["-", "8 µs"]  # numpy not run; 1 step
+    assert not list((tmp_path / "out" / "plots").glob("*overhead*"))
+
+
+def test_jax_row_gets_numba_vs_jax_columns_beside_torch(tmp_path: Path) -> None:
+    benches = BASE + [_bench("linear_forward", "jax", 15e-6),
+                      _bench("mlp_train", "jax", 355e-6, ops_per_call=10)]
+    results = _results(benches)
+    results["machine_info"]["nnkernels"]["jax"] = {
+        "jax": "0.10.2", "jax_threads": "2 (XLA's default: one per core)"}
+    path = tmp_path / "withjax.json"
+    path.write_text(json.dumps(results))
+    md = report.make_report([path], tmp_path / "out").read_text()
+    assert report.backends(report.load_runs([path]), "linear_forward") == [
+        "numpy", "numba", "torch", "jax"]
+    assert _row(md, "| N | H |") == ["N", "H", "dtype", "numpy", "numba", "torch", "jax",
+                                      "numba vs numpy", "numba vs torch", "numba vs jax"]
+    # jax 15 us / numba 5 us = 3x
+    assert _row(md, "| 700 | 10 | float64 |")[3:] == ["20 µs", "5 µs", "10 µs", "15 µs",
+                                                         "4.00x faster", "2.00x faster",
+                                                         "3.00x faster"]
+    mlp = md[md.index("## mlp_train"):]
+    header = _row(mlp, "| N | H |")
+    row = dict(zip(header, _row(mlp, "| 700 | 10 | float64 |"), strict=True))
+    assert row["jax"] == "35.5 µs" and row["numba vs jax"] == "5.00x faster"  # per step
+    assert _row(md, "| jax |")[1] == "0.10.2 (threads: 2 (XLA's default: one per core))"
+    assert (tmp_path / "out" / "plots" / "linear_forward-seed-withjax-vs-jax.png").is_file()
+    # a run without the jax row says so
+    md = report.make_report([_write(tmp_path / "base.json", BASE)], tmp_path / "o2").read_text()
+    assert _row(md, "| jax |")[1] == "not run" and "numba vs jax" not in md

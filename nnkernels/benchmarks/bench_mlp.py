@@ -1,8 +1,10 @@
 """The MLP training step ``mlp_train``: backend x N x H x dtype (seed and wide grids).
 
 Each timed call runs ``cell.mlp_steps_per_call()`` full-batch SGD steps (ten, or one in the big
-cells); ``ops_per_call`` in the results lets the report quote the time per step. PyTorch's row
-is the autograd loop a user would write. Skipped cleanly while the library has no ``mlp_train``.
+cells and the per-call overhead cells); ``ops_per_call`` in the results lets the report quote the
+time per step. PyTorch's row is the autograd loop a user would write, JAX's the jitted step
+(value_and_grad + SGD, parameters donated). Skipped cleanly while the library has no
+``mlp_train``.
 """
 
 from __future__ import annotations

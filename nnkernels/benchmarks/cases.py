@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-BACKENDS = ("numpy", "numba", "torch")
+BACKENDS = ("numpy", "numba", "torch", "jax")
 DTYPES = ("float32", "float64")
 DEFAULT_MEM_GIB = 4.0
 
@@ -29,6 +29,10 @@ SEED_H = (10, 100, 1000)
 WIDE_N = (10_000, 100_000)
 WIDE_H = (256, 1024)
 WIDE_D_IN, WIDE_D_OUT = 64, 10
+# Per-call overhead: the seed's network at N = 64 (a mini-batch), where a call's arithmetic takes
+# well under a microsecond, so its time is what the interface costs (issue 9, item 4). mlp_train
+# runs one step per call here.
+OVERHEAD_N, OVERHEAD_H = 64, 10
 # --quick: enough cells to exercise every path (serial and parallel, row loops and BLAS).
 QUICK_SEED_N = (700, 100_000)
 QUICK_SEED_H = (10, 100)
@@ -78,7 +82,7 @@ class DenseCell:
 
     @property
     def id(self) -> str:
-        """Test id, e.g. ``seed-N700-H10-float64``."""
+        """Test id, e.g. ``seed-N700-H10-float64`` (``overhead-N64-H10-float64``)."""
         return f"{self.case}-N{self.n}-H{self.h}-{self.dtype}"
 
     def info(self) -> dict[str, Any]:
@@ -89,7 +93,8 @@ class DenseCell:
     def group(self, kernel: str) -> str:
         """pytest-benchmark group: one (kernel, N, H, dtype) cell, one row per backend."""
         wide = f" D_in={self.d_in} D_out={self.d_out}" if self.case == "wide" else ""
-        return f"{kernel} N={self.n} H={self.h}{wide} {self.dtype}"
+        overhead = " per-call overhead" if self.case == "overhead" else ""
+        return f"{kernel} N={self.n} H={self.h}{wide} {self.dtype}{overhead}"
 
     def dense_bytes(self) -> int:
         """Bytes a dense cell holds: three (N, H) arrays, x and dx (N, D_in), and the weights."""
@@ -99,7 +104,9 @@ class DenseCell:
 
     def mlp_steps_per_call(self) -> int:
         """Training steps per timed mlp_train call in this cell."""
-        return 1 if self.n * self.h >= MLP_SINGLE_STEP_WORK else MLP_ITERS_PER_CALL
+        if self.case == "overhead" or self.n * self.h >= MLP_SINGLE_STEP_WORK:
+            return 1
+        return MLP_ITERS_PER_CALL
 
     def mlp_bytes(self) -> int:
         """Bytes charged to one MLP training step: five (N, H) arrays plus x and y."""
@@ -108,7 +115,8 @@ class DenseCell:
 
 
 def dense_cells(quick: bool = False, seed_only: bool = False) -> list[DenseCell]:
-    """The seed grid (N x H x dtype, D_in = D_out = 1), then the wide grid unless ``seed_only``."""
+    """The seed grid (N x H x dtype, D_in = D_out = 1), the per-call overhead cells (N = 64,
+    the seed's network), then the wide grid unless ``seed_only``."""
     if quick:
         seed = [(n, h, dt) for dt in QUICK_SEED_DTYPES for n in QUICK_SEED_N for h in QUICK_SEED_H]
         wide = list(QUICK_WIDE)
@@ -116,6 +124,8 @@ def dense_cells(quick: bool = False, seed_only: bool = False) -> list[DenseCell]
         seed = [(n, h, dt) for dt in DTYPES for n in SEED_N for h in SEED_H]
         wide = [(n, h, dt) for dt in DTYPES for n in WIDE_N for h in WIDE_H]
     cells = [DenseCell("seed", n, h, 1, 1, dt) for n, h, dt in seed]
+    cells += [DenseCell("overhead", OVERHEAD_N, OVERHEAD_H, 1, 1, dt)
+              for dt in (QUICK_SEED_DTYPES if quick else DTYPES)]
     if not seed_only:
         cells += [DenseCell("wide", n, h, WIDE_D_IN, WIDE_D_OUT, dt) for n, h, dt in wide]
     return cells

@@ -5,7 +5,8 @@ Loaded by ``conftest.py`` (here and in the repository's ``benchmarks/`` wrapper)
 - ``--quick``: a small subset with short timing budgets (under two minutes);
 - ``--bench-threads N`` (default 2): threads of numba, of every BLAS pool and of PyTorch;
 - ``--bench-mem-gib G`` (default 4): cells whose arrays exceed G GiB are skipped (see ``cases``);
-- ``--bench-backends numpy,numba,torch``: the rows to run (torch skips itself when not installed);
+- ``--bench-backends numpy,numba,torch,jax``: the rows to run (torch and jax, the comparators,
+  skip themselves when not installed);
 - ``--bench-keep-data``: keep every round's timing in the JSON (dropped by default);
 - ``--bench-no-machine``: do not measure the machine's peaks (``nnkernels.machine``) at the end.
 
@@ -46,6 +47,7 @@ from .cases import (
     SLOW_CALL_ROUNDS,
     SLOW_CALL_S,
     ConvData,
+    ConvShape,
     DenseCell,
     DenseData,
     MlpData,
@@ -55,6 +57,8 @@ from .cases import (
 
 _TORCH_INFO = pytest.StashKey[dict]()
 _TORCH_BACKEND = pytest.StashKey[Any]()
+_JAX_INFO = pytest.StashKey[dict]()
+_JAX_BACKEND = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,11 +67,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--quick", action="store_true", default=False,
                 help="run a small subset with short timing budgets (under two minutes)")
     g.addoption("--bench-threads", type=int, default=2, metavar="N",
-                help="threads for numba, the BLAS pools and PyTorch (default 2)")
+                help="threads for numba, the BLAS pools, PyTorch and (where it can) JAX "
+                "(default 2)")
     g.addoption("--bench-mem-gib", type=float, default=DEFAULT_MEM_GIB, metavar="G",
                 help=f"skip cells whose arrays exceed G GiB (default {DEFAULT_MEM_GIB:g})")
     g.addoption("--bench-backends", default=",".join(BACKENDS), metavar="LIST",
-                help="comma-separated rows to run (default: numpy,numba,torch)")
+                help="comma-separated rows to run (default: numpy,numba,torch,jax)")
     g.addoption("--bench-scenario", default="idle", metavar="NAME",
                 help="how kernels are timed: idle (default), serial, after-blas, busy-core, "
                 "threads, a comma-separated list, or mixed (all): README, Sharing the machine")
@@ -101,7 +106,8 @@ def _scenarios(config: pytest.Config) -> tuple[str, ...]:
 def pytest_configure(config: pytest.Config) -> None:
     """Check the options, register the markers and set every thread pool before any timing."""
     config.addinivalue_line("markers", "seed_only: runs on the seed grid only (no wide case)")
-    # A torch row skipped for want of torch never reaches its benchmark fixture; that is expected.
+    # A comparator row skipped for want of its package never reaches its benchmark fixture;
+    # that is expected.
     config.addinivalue_line("filterwarnings",
                             "ignore:Benchmark fixture was not used at all:Warning")
     threads = config.getoption("bench_threads")
@@ -158,6 +164,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "runtime": nnkernels.runtime_info(),
         "torch": config.stash.get(_TORCH_INFO, None),
+        "jax": config.stash.get(_JAX_INFO, None),
         "machine": _machine_peak(config),
     }
 
@@ -194,10 +201,12 @@ def _skip_over_budget(config: pytest.Config, need: int, what: str) -> None:
                     f"{budget / 2**30:.1f}")
 
 
-def _forget_torch_views(config: pytest.Config) -> None:
-    torch_backend = config.stash.get(_TORCH_BACKEND, None)
-    if torch_backend is not None:
-        torch_backend.forget()
+def _forget_comparator_arrays(config: pytest.Config) -> None:
+    """The cell is done: the comparators drop the tensors and device arrays they memoised."""
+    for key in (_TORCH_BACKEND, _JAX_BACKEND):
+        comparator = config.stash.get(key, None)
+        if comparator is not None:
+            comparator.forget()
 
 
 @pytest.fixture(scope="session")
@@ -211,11 +220,36 @@ def torch_backend(request: pytest.FixtureRequest) -> Any:
     return backend
 
 
+@pytest.fixture(scope="session")
+def jax_backend(request: pytest.FixtureRequest) -> Any:
+    """JAX's comparator row (``jax.jit``; skipped cleanly where jax is not installed)."""
+    pytest.importorskip("jax")
+    from .jax_ref import JaxBackend, set_threads
+
+    request.config.stash[_JAX_INFO] = set_threads(request.config.getoption("bench_threads"))
+    backend = request.config.stash[_JAX_BACKEND] = JaxBackend()
+    return backend
+
+
+def _skip_jax_over_budget(request: pytest.FixtureRequest) -> None:
+    """The jax row holds device copies of a cell's inputs (XLA on CPU does not alias numpy
+    memory; checked with jax 0.10) and returns new outputs instead of filling the cell's: its
+    dense and conv cells are charged twice their bytes. (An MLP cell's copies are x and y only,
+    (N, D_in + D_out): the charge of five (N, H) arrays covers them.)"""
+    sizes = (("dense_cell", DenseCell.dense_bytes), ("conv_shape", ConvShape.conv_bytes))
+    for name, size in sizes:
+        if name in request.fixturenames:
+            cell = request.getfixturevalue(name)
+            _skip_over_budget(request.config, 2 * size(cell), f"{cell.id} with jax's copies")
+
+
 @pytest.fixture
 def backend(backend_name: str, request: pytest.FixtureRequest) -> Any:
-    """The backend of this row: an ``nnkernels.Backend``, or the PyTorch comparator."""
-    if backend_name == "torch":
-        return request.getfixturevalue("torch_backend")
+    """The backend of this row: an ``nnkernels.Backend``, or the PyTorch or JAX comparator."""
+    if backend_name == "jax":
+        _skip_jax_over_budget(request)
+    if backend_name in ("torch", "jax"):
+        return request.getfixturevalue(f"{backend_name}_backend")
     if backend_name not in available_backends():
         pytest.skip(f"backend {backend_name!r} is not available here")
     return get_backend(backend_name)
@@ -226,7 +260,7 @@ def dense_data(dense_cell: DenseCell, request: pytest.FixtureRequest) -> Iterato
     """The arrays of one dense cell, shared by its kernels and backends, freed afterwards."""
     _skip_over_budget(request.config, dense_cell.dense_bytes(), dense_cell.id)
     yield DenseData(dense_cell)
-    _forget_torch_views(request.config)
+    _forget_comparator_arrays(request.config)
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +268,7 @@ def mlp_data(mlp_cell: DenseCell, request: pytest.FixtureRequest) -> Iterator[Ml
     """x and y of one MLP cell (parameters are fresh per backend)."""
     _skip_over_budget(request.config, mlp_cell.mlp_bytes(), mlp_cell.id)
     yield MlpData(mlp_cell)
-    _forget_torch_views(request.config)
+    _forget_comparator_arrays(request.config)
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +276,7 @@ def conv_data(conv_shape: Any, request: pytest.FixtureRequest) -> Iterator[ConvD
     """The arrays of one conv shape, shared by its kernels and backends."""
     _skip_over_budget(request.config, conv_shape.conv_bytes(), conv_shape.id)
     yield ConvData(conv_shape)
-    _forget_torch_views(request.config)
+    _forget_comparator_arrays(request.config)
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """``nnkernels bench``: run the benchmark suite (pytest-benchmark), then write the report.
 
 Runs the shipped benchmark suite with pytest-benchmark, writes its JSON results to --out and
-the report beside them. Needs the test extras (pip install 'nnkernels[test]'); PyTorch, where
-installed, is timed as a comparator row. Options this command does not know (and everything
+the report beside them. Needs the test extras (pip install 'nnkernels[test]'); PyTorch and JAX,
+where installed, are timed as comparator rows. Options this command does not know (and everything
 after "--") go to pytest unchanged, e.g. --benchmark-compare-fail=median:10% or
 --bench-keep-data (keep every round, for bootstrap intervals in 'nnkernels compare').
 """
@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--mem-gib", type=float, default=None, metavar="G",
                    help="skip cells whose arrays exceed G GiB (default 4)")
     p.add_argument("--backends", default=None, metavar="LIST",
-                   help="comma-separated rows: numpy,numba,torch (default all)")
+                   help="comma-separated rows: numpy,numba,torch,jax (default all)")
     p.add_argument("-k", dest="keyword", default=None, metavar="EXPR",
                    help="run only the benchmarks matching this pytest -k expression")
     p.add_argument("--quiet", action="store_true",

@@ -123,6 +123,13 @@ class Backend:
 
     def _dense_forward(self, kernel: Callable, x: object, w: object, b: object,
                        out: np.ndarray | None) -> np.ndarray:
+        if v.ready_dense(x, w, b):  # the fast path: nothing to convert (validation.ready)
+            shape = (x.shape[0], w.shape[1])
+            if v.ready_out(out, shape, x.dtype, (x, w, b)):
+                y = np.empty(shape, x.dtype) if out is None else out
+                if y.size:
+                    kernel(x, w, b, y)
+                return y
         x, w, b = self._dense_args(x, w, b)
         res = _Out("out", out, (x.shape[0], w.shape[1]), x.dtype, (x, w, b))
         if res.target.size:  # D = 0 runs: the result is the bias
@@ -149,6 +156,10 @@ class Backend:
         *added* (mini-batches, record chunks); ``dx_out`` is overwritten. ``need_dx=False``
         skips dx and returns None for it.
         """
+        if (need_dx or dx_out is None) and v.ready_linear_backward(x, w, dy):
+            fast = self._linear_backward_ready(x, w, dy, need_dx, dx_out, dw_out, db_out)
+            if fast is not None:
+                return fast
         x, w, dy = v.check_linear_backward(x, w, dy)
         x, w, dy = v.contiguous(x), v.contiguous(w), v.contiguous(dy)
         (n, d), h = x.shape, w.shape[1]
@@ -162,6 +173,25 @@ class Backend:
         elif dx is not None:
             dx.target[...] = 0
         return _done(dx, dw, db)  # type: ignore[return-value]
+
+    def _linear_backward_ready(self, x: np.ndarray, w: np.ndarray, dy: np.ndarray,
+                               need_dx: bool, dx_out: np.ndarray | None,
+                               dw_out: np.ndarray | None, db_out: np.ndarray | None
+                               ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray] | None:
+        """linear_backward on ready inputs when every given output is ready too, else None."""
+        (n, d), h = x.shape, w.shape[1]
+        dt, inputs = x.dtype, (x, w, dy)
+        if not (v.ready_out(dx_out, (n, d), dt, inputs) and v.ready_out(dw_out, (d, h), dt, inputs)
+                and v.ready_out(db_out, (h,), dt, inputs)):
+            return None
+        dx = None if not need_dx else np.empty((n, d), dt) if dx_out is None else dx_out
+        dw = np.zeros((d, h), dt) if dw_out is None else dw_out
+        db = np.zeros(h, dt) if db_out is None else db_out
+        if n and h:
+            self._impl.linear_backward(x, w, dy, dx, dw, db)
+        elif dx is not None:
+            dx[...] = 0
+        return dx, dw, db
 
     @staticmethod
     def _input_grad(name: str, need: bool, out: np.ndarray | None, shape: tuple[int, ...],
@@ -177,6 +207,11 @@ class Backend:
 
     def relu_forward(self, u: object, *, out: np.ndarray | None = None) -> np.ndarray:
         """max(u, 0) elementwise, any shape, as a new array (or into ``out``); u is unchanged."""
+        if v.ready_any(u) and v.ready_out(out, u.shape, u.dtype, (u,)):
+            res = np.empty(u.shape, u.dtype) if out is None else out
+            if u.size:
+                self._impl.relu_forward(u.reshape(-1), res.reshape(-1))
+            return res
         u = v.contiguous(v.as_float_array("u", u))
         res = _Out("out", out, u.shape, u.dtype, (u,), elementwise=True)
         if u.size:
@@ -186,6 +221,11 @@ class Backend:
     def relu_backward(self, da: object, y: object, *, out: np.ndarray | None = None
                       ) -> np.ndarray:
         """da where y > 0, else 0 (y: the pre-activation or the activation; same mask)."""
+        if v.ready_pair(da, y) and v.ready_out(out, da.shape, da.dtype, (da, y)):
+            res = np.empty(da.shape, da.dtype) if out is None else out
+            if da.size:
+                self._impl.relu_backward(da.reshape(-1), y.reshape(-1), res.reshape(-1))
+            return res
         da = v.as_float_array("da", da)
         y = v.as_float_array("y", y)
         v.common_dtype(da=da, y=y)
@@ -202,6 +242,14 @@ class Backend:
 
         The loss of an empty batch is 0.0 for either reduction.
         """
+        if (type(reduction) is str and reduction in v.REDUCTIONS and v.ready_pair(pred, target)
+                and v.ready_out(out, pred.shape, pred.dtype, (pred, target))):
+            grad = np.empty(pred.shape, pred.dtype) if out is None else out
+            loss = 0.0
+            if pred.size:
+                loss = self._impl.mse_loss(pred.reshape(-1), target.reshape(-1), reduction,
+                                           grad.reshape(-1))
+            return float(loss), grad
         pred = v.as_float_array("pred", pred)
         target = v.as_float_array("target", target)
         v.common_dtype(pred=pred, target=target)
@@ -217,6 +265,11 @@ class Backend:
 
     def sgd_update(self, param: np.ndarray, grad: object, lr: float) -> None:
         """param -= lr * grad, in place; returns None."""
+        if (v.ready_pair(param, grad) and v.ready_lr(lr)
+                and v.ready_out(param, grad.shape, grad.dtype, (grad,))):
+            if param.size:
+                self._impl.sgd_update(param.reshape(-1), grad.reshape(-1), lr)
+            return
         p = v.check_param(param)
         grad = v.as_float_array("grad", grad)
         v.common_dtype(param=p, grad=grad)
@@ -443,6 +496,14 @@ class Backend:
         Returns the losses (n_iter,) float64 (into ``losses_out`` when given). No record or no
         output (N * O = 0) gives loss 0 and leaves the parameters unchanged.
         """
+        if losses_out is None and v.ready_mlp_train(x, y, params, lr, n_iter):
+            # The fast path: nothing to convert, parameters updated in place directly.
+            losses = np.empty(n_iter)
+            if y.size and n_iter:
+                self._impl.mlp_train(x, y, *params, lr, losses)
+            else:
+                losses[...] = 0
+            return losses
         x = v.as_float_array("x", x, 2)
         y = v.as_float_array("y", y, 2)
         params = v.check_mlp_params(params, x, y)

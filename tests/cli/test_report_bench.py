@@ -46,7 +46,7 @@ def test_report_command_needs_a_file(capsys: pytest.CaptureFixture[str]) -> None
 @pytest.mark.parametrize(("args", "message"), [
     (["--threads", "0"], "--threads must be >= 1"),
     (["--mem-gib", "0"], "--mem-gib must be > 0"),
-    (["--backends", "numpy,jax"], "--backends: unknown jax; choose from numpy, numba, torch"),
+    (["--backends", "numpy,tf"], "--backends: unknown tf; choose from numpy, numba, torch, jax"),
     (["--backends", ","], "--backends: unknown empty list"),
 ])
 def test_bench_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -419,6 +419,11 @@ def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: 
     # lr and 1 / (N * O) in the array dtype, so that float32 stays float32 in the jitted code.
     inv = dt(1.0 / total) if total else dt(0.0)
     nc, kind = plan(n, d_in, n_hidden, n_out)
+    if nc == 1 and kind != BLOCKED:
+        # Small problems: straight into the serial driver. Every Python step here is paid per
+        # call (the seed's step at N = 700, H = 10 is about 10 us of work).
+        _train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, 1, kind, False, 0)
+        return
     args = (x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind)
     with single_threaded_blas(kind == BLOCKED):
         if nc > 1:
