@@ -36,9 +36,12 @@ class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
     """Image classifier: [conv(k x k, same padding) -> ReLU -> max-pool] * len(filters) ->
     dense -> softmax, trained on the cross-entropy by mini-batch Adam (``solver="adam"``) or
     SGD with momentum (``solver="sgd"``), with a cosine-decaying learning rate when
-    ``lr_schedule="cosine"``. The defaults (one block of 32 filters, Adam at 0.005 decayed to 0
-    over 30 epochs of 64 images) were chosen on the 8x8 digits: 98.9-99.4% test accuracy on
-    the project's split (seeds 0-2) in about 2.5 s on 2 cores.
+    ``lr_schedule="cosine"``. Each training image is seen translated by a random offset of up
+    to ``max_shift`` pixels per direction, drawn anew every epoch (0: as given). The defaults
+    (one block of 64 filters, shifts of 1 pixel, Adam at 0.005 decayed to 0 over 40 epochs of
+    32 images) were chosen on the 8x8 digits, seeds 0-2, over ten stratified 75/25 splits:
+    98.8% mean test accuracy (98.4% for the earlier 32 filters, no shifts, 30 epochs of 64),
+    in a fit of about 2 s on 2 cores.
 
     X is (N, C, H, W), (N, H, W) (one channel) or (N, D) flat rows (reshaped to
     ``image_shape``; else a square one-channel image, else a 1 x D one: any table works). A
@@ -63,17 +66,19 @@ class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
         "lr_schedule": [StrOptions({"constant", "cosine"})],
         "image_shape": ["array-like", None],
         "dtype": [StrOptions({"float32", "float64"})],
+        "max_shift": [Interval(numbers.Integral, 0, None, closed="left")],
         **SOLVER_CONSTRAINTS,
     }
 
-    def __init__(self, filters: Sequence[int] | int = (32,), kernel_size: int = 3,
+    def __init__(self, filters: Sequence[int] | int = (64,), kernel_size: int = 3,
                  pool_size: int = 2, solver: str = "adam", learning_rate_init: float = 0.005,
                  lr_schedule: str = "cosine", momentum: float = 0.9, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-8, batch_size: int = 64,
-                 max_iter: int = 30, shuffle: bool = True, tol: float = 1e-4,
+                 beta_2: float = 0.999, epsilon: float = 1e-8, batch_size: int = 32,
+                 max_iter: int = 40, shuffle: bool = True, tol: float = 1e-4,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
-                 n_iter_no_change: int = 10, image_shape: Sequence[int] | None = None,
-                 dtype: str = "float32", backend: str | Backend | None = None,
+                 n_iter_no_change: int = 10, max_shift: int = 1,
+                 image_shape: Sequence[int] | None = None, dtype: str = "float32",
+                 backend: str | Backend | None = None,
                  random_state: int | np.random.Generator | None = None,
                  verbose: bool = False) -> None:
         self.filters = filters
@@ -93,6 +98,7 @@ class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.max_shift = max_shift
         self.image_shape = image_shape
         self.dtype = dtype
         self.backend = backend
@@ -293,6 +299,7 @@ class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
         """Up to max_iter epochs on theta (in place): loss, accuracy, validation and time
         curves."""
         n, batch = x.shape[0], min(self.batch_size, x.shape[0])
+        shifter = _Shifter(x, self.max_shift, rng)
         grad = np.zeros_like(theta)
         params, grads = flat_views(theta, shapes), flat_views(grad, shapes)
         hyper = solver_hyper(self)
@@ -311,7 +318,7 @@ class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
                 loss_sum, correct = 0.0, 0
                 for start in range(0, n, batch):
                     rows = order[start:start + batch]
-                    xb, yb = x[rows], codes[rows]
+                    xb, yb = shifter.batch(rows), codes[rows]
                     logits, saved = self._forward(be, xb, params, pools, keep=True)
                     loss, dlogits = be.softmax_cross_entropy(logits, yb)
                     loss_sum += loss * len(rows)
@@ -381,3 +388,30 @@ class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
         """``accuracy_curve_`` (the name of earlier versions)."""
         return self.accuracy_curve_
 
+
+
+class _Shifter:
+    """Training batches of images, each translated by a random offset of at most ``max_shift``
+    pixels per direction (the border repeated into the gap): the same digit drawn a pixel off is
+    the same digit, and seeing it so is what makes a small net generalise."""
+
+    def __init__(self, x: np.ndarray, max_shift: int, rng: np.random.Generator) -> None:
+        s = min(max_shift, x.shape[2] - 1, x.shape[3] - 1) if x.size else 0
+        self.x, self.s, self.rng = x, max(s, 0), rng
+        if self.s:
+            self.padded = np.pad(x, ((0, 0), (0, 0), (self.s, self.s), (self.s, self.s)),
+                                 mode="edge")
+            h, w = x.shape[2], x.shape[3]
+            self.ii = np.arange(h)[None, :, None]
+            self.jj = np.arange(w)[None, None, :]
+
+    def batch(self, rows: np.ndarray) -> np.ndarray:
+        """Images ``rows`` (B, C, H, W), shifted."""
+        if not self.s:
+            return self.x[rows]
+        off = self.rng.integers(0, 2 * self.s + 1, size=(2, len(rows)))
+        ii = self.ii + off[0][:, None, None]  # (B, H, 1)
+        jj = self.jj + off[1][:, None, None]  # (B, 1, W)
+        p = self.padded[rows]  # (B, C, H + 2s, W + 2s)
+        b = np.arange(len(rows))[:, None, None]
+        return np.ascontiguousarray(p.transpose(0, 2, 3, 1)[b, ii, jj].transpose(0, 3, 1, 2))
