@@ -19,6 +19,7 @@ machine's peak FMA throughput and triad bandwidth measured after the timings (th
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -209,26 +210,27 @@ def _forget_comparator_arrays(config: pytest.Config) -> None:
             comparator.forget()
 
 
+def _comparator(request: pytest.FixtureRequest, package: str, cls: str, info_key: Any,
+                backend_key: Any) -> Any:
+    """The comparator row of ``package`` (torch or jax; skipped cleanly where it is not
+    installed): its threads set to the suite's, its backend memoised for the session."""
+    pytest.importorskip(package)
+    ref = importlib.import_module(f".{package}_ref", __package__)
+    request.config.stash[info_key] = ref.set_threads(request.config.getoption("bench_threads"))
+    backend = request.config.stash[backend_key] = getattr(ref, cls)()
+    return backend
+
+
 @pytest.fixture(scope="session")
 def torch_backend(request: pytest.FixtureRequest) -> Any:
-    """PyTorch's comparator row (skipped cleanly where torch is not installed)."""
-    pytest.importorskip("torch")
-    from .torch_ref import TorchBackend, set_threads
-
-    request.config.stash[_TORCH_INFO] = set_threads(request.config.getoption("bench_threads"))
-    backend = request.config.stash[_TORCH_BACKEND] = TorchBackend()
-    return backend
+    """PyTorch's comparator row."""
+    return _comparator(request, "torch", "TorchBackend", _TORCH_INFO, _TORCH_BACKEND)
 
 
 @pytest.fixture(scope="session")
 def jax_backend(request: pytest.FixtureRequest) -> Any:
-    """JAX's comparator row (``jax.jit``; skipped cleanly where jax is not installed)."""
-    pytest.importorskip("jax")
-    from .jax_ref import JaxBackend, set_threads
-
-    request.config.stash[_JAX_INFO] = set_threads(request.config.getoption("bench_threads"))
-    backend = request.config.stash[_JAX_BACKEND] = JaxBackend()
-    return backend
+    """JAX's comparator row (``jax.jit``)."""
+    return _comparator(request, "jax", "JaxBackend", _JAX_INFO, _JAX_BACKEND)
 
 
 def _skip_jax_over_budget(request: pytest.FixtureRequest) -> None:
