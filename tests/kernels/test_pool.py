@@ -120,6 +120,19 @@ def test_maxpool_nan_propagates(backend):
     np.testing.assert_array_equal(y[0, 0, 1], [13.0, 15.0])
 
 
+@pytest.mark.parametrize("pool,stride", [(2, 2), (2, 1), (3, 2), ((1, 3), 1)], ids=str)
+def test_maxpool_ties_and_nans_pick_the_first(backend, reference, dtype, pool, stride):
+    """Ties and NaNs everywhere (small integers, a NaN in one value of eight): the first maximum
+    or the first NaN in row-major window order, as np.argmax, for the 2 x 2 tree and the scan."""
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 3, (3, 4, 7, 9)).astype(dtype)
+    x[rng.random(x.shape) < 0.125] = np.nan
+    y, idx = backend.maxpool2d_forward(x, pool, stride)
+    y_ref, idx_ref = reference.maxpool2d_forward(x, pool, stride)
+    np.testing.assert_array_equal(idx, idx_ref)
+    np.testing.assert_array_equal(y, y_ref)
+
+
 # -- validation: the same error from every backend, naming the argument --------------------------
 
 X = np.zeros((2, 3, 4, 4))

@@ -12,6 +12,13 @@ from .config import JIT, JIT_PARALLEL
 
 
 @njit(inline="always", **JIT)
+def _pick(a, ia, b, ib):
+    """(value, index) of the later candidate b where it is larger or the first NaN, else a."""
+    take = (b > a) | ((b != b) & (a == a))
+    return (b if take else a), (ib if take else ia)
+
+
+@njit(inline="always", **JIT)
 def _pool_plane(x, q, kh, kw, sh, sw, out, argmax):
     """Max and flat argmax (row * W + col) of each window of plane q of x (N*C, H, W).
 
@@ -22,6 +29,19 @@ def _pool_plane(x, q, kh, kw, sh, sw, out, argmax):
     """
     wd = x.shape[2]
     oh, ow = out.shape[1], out.shape[2]
+    if kh == 2 and kw == 2:
+        # The usual window as a two-level tree of picks (rows first, then the two rows: the
+        # earlier element still wins ties): half the dependent compares (145 -> 72 us above).
+        for r in range(oh):
+            r0 = r * sh
+            r1 = r0 + 1
+            for s in range(ow):
+                s0 = s * sw
+                s1 = s0 + 1
+                a, ia = _pick(x[q, r0, s0], r0 * wd + s0, x[q, r0, s1], r0 * wd + s1)
+                b, ib = _pick(x[q, r1, s0], r1 * wd + s0, x[q, r1, s1], r1 * wd + s1)
+                out[q, r, s], argmax[q, r, s] = _pick(a, ia, b, ib)
+        return
     for r in range(oh):
         r0 = r * sh
         for s in range(ow):
@@ -31,10 +51,7 @@ def _pool_plane(x, q, kh, kw, sh, sw, out, argmax):
             for i in range(kh):
                 for j in range(kw):
                     v = x[q, r0 + i, s0 + j]
-                    # larger, or the first NaN (a NaN best is never replaced)
-                    take = (v > best) | ((v != v) & (best == best))
-                    best = v if take else best
-                    bi = (r0 + i) * wd + s0 + j if take else bi
+                    best, bi = _pick(best, bi, v, (r0 + i) * wd + s0 + j)
             out[q, r, s] = best
             argmax[q, r, s] = bi
 
