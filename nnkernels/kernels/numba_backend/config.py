@@ -99,10 +99,11 @@ MINIBATCH_PARALLEL_MIN_WORK = 10_000_000
 #   D + O = 3 (2, 1): float64 0.40-2.1, float32 0.78-1.39 (mostly < 1): per-record;
 #   D + O = 5 (4, 1): float64 0.79-1.9, float32 0.55-1.6: mixed, per-record;
 #   D + O = 11 (10, 1): 1.02-3.0 in 23 of 24 cells (float32 H = 256 batch 64: 0.62);
-#   D + O = 20 (16, 4), 74 (64, 10): 1.07-7.2 in 47 of 48 cells (float64 D = 64, H = 256,
-#   batch 256: 0.40). The problem (D = 10, H = 100, O = 1, batch 64): 17.7 / 12.3 us
-#   per batch in float64, 11.3 / 6.8 in float32. A third kernel (BLAS for the input layer only,
-#   the output layer in row loops along H) lost to BLOCKED in most cells and was removed.
+#   D + O = 20 (16, 4), 74 (64, 10): 1.01-7.2 in 47 of 48 cells (float64 D = 64, H = 256,
+#   batch 256, parallel chunks under load: 0.40). The problem (D = 10, H = 100, O = 1,
+#   batch 64): 17.7 / 12.3 us per batch in float64, 11.3 / 6.8 in float32. A third kernel
+#   (BLAS for the input layer only, the output layer in row loops along H) lost to BLOCKED in
+#   most cells and was removed.
 MINIBATCH_BLAS_MIN_WIDTH = 8
 MINIBATCH_BLAS_MIN_HIDDEN = 16
 
