@@ -456,6 +456,22 @@ def sweep_minibatch(args: argparse.Namespace) -> None:
                       f"   R^2 {r2[label]:.5f}", flush=True)
     if not hasattr(tr, "train_minibatch"):
         return  # an older checkout (measured for the problem above only)
+    print(f"{load_line()}; two or more hidden layers, row loops vs BLAS: us per batch")
+    for dtype in (np.float64, np.float32):
+        for n, widths, bs in args.mb_deep_shapes:
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((n, widths[0])).astype(dtype)
+            y = rng.standard_normal((n, widths[-1])).astype(dtype)
+            init = _he_init(list(widths), dtype, rng)
+            order = rng.permutation(n).astype(np.int64)[None]
+            funcs = {k: (lambda blas=blas: tr.train_minibatch(
+                x, y, [a.copy() for a in init], None, order, bs, 1e-4, 0.0, np.zeros(1),
+                blas=blas)) for k, blas in (("loops", False), ("blas", True))}
+            t = time_contenders(funcs, args.min_time, args.repeats, settle=0.05)
+            work = bs * 3 * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+            cells = "  ".join(f"{k} {v / -(-n // bs) * 1e6:8.2f}" for k, v in t.items())
+            print(f"{dtype.__name__} {'-'.join(map(str, widths)):<14} batch={bs:>4} "
+                  f"({work:>8} multiply-adds): {cells}", flush=True)
     print(f"{load_line()}; one hidden layer, chunk kernels, plain SGD: us per batch")
     kinds = {"wide": tr.WIDE, "blocked": tr.BLOCKED}
     for dtype in (np.float64, np.float32):
@@ -511,6 +527,11 @@ def main(argv: list[str] | None = None) -> int:
     args.mb_shapes = [(20_000, d, h, o, bs) for d, o in ((2, 1), (4, 1), (10, 1), (16, 4),
                                                          (64, 10))
                       for h in (16, 32, 100, 256) for bs in (16, 64, 256)]
+    args.mb_deep_shapes = [(20_000, (10, 100, 50, 1), 64), (20_000, (10, 64, 64, 3), 64),
+                           (20_000, (2, 16, 16, 1), 64), (4_000, (2, 16, 16, 1), 16),
+                           (4_000, (2, 16, 16, 1), 4), (4_000, (3, 8, 8, 2), 64),
+                           (4_000, (3, 8, 8, 2), 8), (4_000, (3, 8, 8, 2), 1),
+                           (4_000, (1, 4, 4, 1), 16)]
     if args.smoke:
         args.sizes, args.mlp_sizes, args.kernels = "50x3", "50x3", ",".join(DENSE_KERNELS)
         args.sharing_sizes = "50x3"
@@ -520,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         args.blocked_shapes = [(50, 40, 8, 2)]
         args.mb_problem, args.mb_repeats = (300, 4, 8, 16, 2, 0.01), 1
         args.mb_shapes = [(100, 4, 8, 2, 16)]
+        args.mb_deep_shapes = [(100, (3, 5, 4, 2), 16)]
     nnkernels.warmup()
     nnkernels.set_num_threads(args.threads)
     for name in SWEEPS if args.sweep == "all" else [args.sweep]:

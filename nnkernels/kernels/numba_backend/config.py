@@ -106,6 +106,14 @@ MINIBATCH_PARALLEL_MIN_WORK = 10_000_000
 #   most cells and was removed.
 MINIBATCH_BLAS_MIN_WIDTH = 8
 MINIBATCH_BLAS_MIN_HIDDEN = 16
+# Two or more hidden layers: every layer's products through BLAS on the gathered batch from
+# this many multiply-adds per batch (rows x 3 x sum of the layers' D x H; every width >= 1),
+# below it row loops. tools/tune.py minibatch, load 1.4-1.6, us per batch, loops / BLAS:
+#   10-100-50-1 batch 64: float64 164 / 51, float32 122 / 28; 10-64-64-3 batch 64: 135 / 43,
+#   89 / 21; 2-16-16-1 batch 64: 16.8 / 6.3, 16.9 / 4.8; float64 2-16-16-1 batch 16 (14,592
+#   multiply-adds): 4.7 / 3.0, batch 4 (3,648): 2.0 / 2.3; 3-8-8-2 batch 64 (19,968): 9.6 /
+#   4.9, batch 8 (2,496): 2.1 / 2.2, batch 1: 1.3 / 1.9; 1-4-4-1 batch 16 (1,152): 2.0 / 2.4.
+MINIBATCH_DEEP_BLAS_MIN_WORK = 4096
 
 # -- sharing the machine (scheduling.py) --------------------------------------------------------
 # A parallel call this many times slower than the best one of its kernel and shape was stalled

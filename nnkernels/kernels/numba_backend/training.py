@@ -31,6 +31,7 @@ from .config import (
     MIN_CHUNK_WORK,
     MINIBATCH_BLAS_MIN_HIDDEN,
     MINIBATCH_BLAS_MIN_WIDTH,
+    MINIBATCH_DEEP_BLAS_MIN_WORK,
     MINIBATCH_PARALLEL_MIN_WORK,
     MLP_BLAS_MIN_HIDDEN,
     MLP_BLAS_MIN_WIDTH,
@@ -623,31 +624,97 @@ def _mb_chunk(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1, d2)
     return sq
 
 
+@njit(**JIT_FAST)
+def _mb_chunk_blas(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1, d2):
+    """_mb_chunk with every layer's products through BLAS on the gathered rows (every width
+    >= 1): out = inp @ w, gw = inp.T @ delta (written: each layer's gradient has one term per
+    chunk and grad is zeroed), the next delta = delta @ w.T; bias, ReLU, error and mask run in
+    loops over the rows while they are in cache."""
+    n_layers = dims.shape[0] - 1
+    m = idx.shape[0]
+    zero = inv - inv
+    d_in = dims[0]
+    a0 = acts[aoff[0]:aoff[0] + m * d_in].reshape((m, d_in))
+    for i in range(m):
+        r = idx[i]
+        for k in range(d_in):
+            a0[i, k] = x[r, k]
+    for lay in range(n_layers):
+        di, do = dims[lay], dims[lay + 1]
+        w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
+        b = theta[boff[lay]:boff[lay] + do]
+        inp = acts[aoff[lay]:aoff[lay] + m * di].reshape((m, di))
+        out = acts[aoff[lay + 1]:aoff[lay + 1] + m * do].reshape((m, do))
+        np.dot(inp, w, out)
+        if lay < n_layers - 1:
+            for i in range(m):
+                for j in range(do):
+                    u = out[i, j] + b[j]
+                    out[i, j] = zero if u < zero else u  # NaN passes (NaN < 0 is False)
+        else:
+            for i in range(m):
+                for j in range(do):
+                    out[i, j] += b[j]
+    n_out = dims[n_layers]
+    pred = acts[aoff[n_layers]:aoff[n_layers] + m * n_out].reshape((m, n_out))
+    cur = d1[:m * n_out].reshape((m, n_out))
+    sq = 0.0
+    for i in range(m):
+        r = idx[i]
+        for o in range(n_out):
+            e = pred[i, o] - y[r, o]
+            sq += float(e) * float(e)
+            cur[i, o] = e * inv
+    for lay in range(n_layers - 1, -1, -1):
+        di, do = dims[lay], dims[lay + 1]
+        w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
+        gw = grad[woff[lay]:woff[lay] + di * do].reshape((di, do))
+        gb = grad[boff[lay]:boff[lay] + do]
+        inp = acts[aoff[lay]:aoff[lay] + m * di].reshape((m, di))
+        np.dot(inp.T, cur, gw)
+        for i in range(m):
+            for j in range(do):
+                gb[j] += cur[i, j]
+        if lay > 0:
+            nxt = (d2 if lay % 2 == (n_layers - 1) % 2 else d1)[:m * di].reshape((m, di))
+            np.dot(cur, w.T, nxt)
+            for i in range(m):
+                for k in range(di):
+                    # The ReLU's mask on its output: closed for 0 and NaN.
+                    nxt[i, k] = nxt[i, k] if inp[i, k] > zero else zero
+            cur = nxt
+    return sq
+
+
 @njit(inline="always", **JIT)
 def _mb_grads_chunk(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
-                    c, nc):
+                    c, nc, blas):
     """Chunk c of the batch idx: its gradient into part[c] (zeroed first), sum(e**2) to psq."""
     lo, hi = bounds(c, idx.shape[0], nc)
     g = part[c]
     g[:] = 0
-    psq[c * PAD] = _mb_chunk(x, y, theta, dims, woff, boff, idx[lo:hi], inv, g, acts[c], aoff,
-                             d1[c], d2[c])
+    if blas:
+        psq[c * PAD] = _mb_chunk_blas(x, y, theta, dims, woff, boff, idx[lo:hi], inv, g, acts[c],
+                                      aoff, d1[c], d2[c])
+    else:
+        psq[c * PAD] = _mb_chunk(x, y, theta, dims, woff, boff, idx[lo:hi], inv, g, acts[c],
+                                 aoff, d1[c], d2[c])
 
 
 @njit(**JIT)
 def _mb_grads_serial(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
-                     nc):
+                     nc, blas):
     for c in range(nc):
         _mb_grads_chunk(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
-                        c, nc)
+                        c, nc, blas)
 
 
 @njit(**JIT_PARALLEL)
 def _mb_grads_parallel(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
-                       nc):
+                       nc, blas):
     for c in prange(nc):
         _mb_grads_chunk(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
-                        c, nc)
+                        c, nc, blas)
 
 
 @njit(**JIT)
@@ -660,7 +727,7 @@ def _mb_batch_chunks(m, work_per_row, max_chunks, min_chunk_work, min_parallel_w
 
 @njit(**JIT)
 def _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, lr, momentum, losses,
-              work_per_row, use_momentum, limits, inv_full, inv_last):
+              work_per_row, use_momentum, limits, inv_full, inv_last, blas):
     """Every epoch of order (E, M), batch by batch; theta (and vel) updated in place. inv_full,
     inv_last: 1 / (rows * O) of a full and of the last batch, in the arrays' dtype."""
     n_epochs, n_visit = order.shape
@@ -694,10 +761,10 @@ def _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, lr, momentu
             inv = inv_full if m == batch_size else inv_last
             if nc > 1:
                 _mb_grads_parallel(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2,
-                                   aoff, psq, nc)
+                                   aoff, psq, nc, blas)
             else:
                 _mb_grads_serial(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2,
-                                 aoff, psq, nc)
+                                 aoff, psq, nc, blas)
             for c in range(nc):
                 sq += psq[c * PAD]
             for i in range(n_par):
@@ -852,9 +919,10 @@ def mlp_train_minibatch(x: np.ndarray, y: np.ndarray, params: list[np.ndarray],
 def train_minibatch(x: np.ndarray, y: np.ndarray, params: list[np.ndarray],
                     velocities: list[np.ndarray] | None, order: np.ndarray, batch_size: int,
                     lr: float, momentum: float, losses: np.ndarray,
-                    kind: int | None = None) -> None:
-    """mlp_train_minibatch, with the chunk kernel of a one-hidden-layer network chosen by the
-    caller (``kind``: tools/tune.py minibatch) instead of by minibatch_kind."""
+                    kind: int | None = None, blas: bool | None = None) -> None:
+    """mlp_train_minibatch, with the chunk kernel chosen by the caller (tools/tune.py
+    minibatch) instead of by the config's thresholds: ``kind`` for one hidden layer, ``blas``
+    (layer products through BLAS or row loops) for any other depth."""
     dt = x.dtype.type
     dims, woff, boff = _mb_layout(params)
     use_momentum = velocities is not None
@@ -873,9 +941,14 @@ def train_minibatch(x: np.ndarray, y: np.ndarray, params: list[np.ndarray],
     theta = np.concatenate([p.reshape(-1) for p in params])
     vel = (np.concatenate([v.reshape(-1) for v in velocities]) if use_momentum
            else np.zeros(0, x.dtype))
-    _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, dt(lr), dt(momentum),
-              losses, work_per_row, use_momentum, np.array(limits, np.int64), inv_full,
-              inv_last)
+    if blas is None:
+        # Decided once per call from the full batch (shape rules only).
+        blas = bool(dims.min() >= 1 and min(batch_size, n_visit) * work_per_row
+                    >= MINIBATCH_DEEP_BLAS_MIN_WORK)
+    with single_threaded_blas(blas):
+        _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, dt(lr), dt(momentum),
+                  losses, work_per_row, use_momentum, np.array(limits, np.int64), inv_full,
+                  inv_last, blas)
     offsets = np.concatenate([[0], np.cumsum([p.size for p in params])])
     for i, p in enumerate(params):
         p.reshape(-1)[:] = theta[offsets[i]:offsets[i + 1]]
