@@ -454,8 +454,8 @@ def sweep_minibatch(args: argparse.Namespace) -> None:
             for label in funcs:
                 print(f"  {label:<20}{med[label]:9.3f} s {med[label] / base:7.2f}x of numba"
                       f"   R^2 {r2[label]:.5f}", flush=True)
-    if not hasattr(tr, "train_minibatch"):
-        return  # an older checkout (measured for the problem above only)
+    if args.mb_problem_only or not hasattr(tr, "train_minibatch"):
+        return  # (an older checkout: measured for the problem above only)
     print(f"{load_line()}; two or more hidden layers, row loops vs BLAS: us per batch")
     for dtype in (np.float64, np.float32):
         for n, widths, bs in args.mb_deep_shapes:
@@ -512,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
                     "100000x100,100000x1000,1000000x10,1000000x100", help="NxH cells (sharing)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--min-time", type=float, default=0.2, help="seconds per median")
+    ap.add_argument("--mb-problem-only", action="store_true",
+                    help="minibatch: the issue's problem only, not the per-shape tables")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny sizes and one short repeat: checks that the sweeps run (CI)")
     args = ap.parse_args(argv)
