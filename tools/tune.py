@@ -8,6 +8,7 @@
     python tools/tune.py sharing    # each kernel idle / serial / after numpy BLAS / busy core
     python tools/tune.py narrow     # D = O = 1 fused step: 8 records per iteration vs one
     python tools/tune.py blocked    # wide fused step: per record vs BLAS blocks (MLP_BLAS_*)
+    python tools/tune.py minibatch  # mini-batch epochs: numba / numpy / sklearn (MINIBATCH_*)
     python tools/tune.py all --smoke    # every sweep at tiny sizes (CI: the script works)
 
 Each sweep prints medians (tools/timing.py) and the load; the constants it informs live in
@@ -361,9 +362,146 @@ def sweep_blocked(args: argparse.Namespace) -> None:
                   f"{flops / t['blocked'] / 1e9:6.1f} GFLOP/s)", flush=True)
 
 
+def _regression(n: int, n_test: int, d: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
+    """scikit-learn's make_regression (default noise), X and y standardised: train, test."""
+    from sklearn.datasets import make_regression
+
+    x, y = make_regression(n + n_test, d, random_state=0)
+    x = ((x - x.mean(0)) / x.std(0)).astype(dtype)
+    y = ((y - y.mean()) / y.std()).astype(dtype).reshape(-1, 1)
+    return x[:n], y[:n], x[n:], y[n:]
+
+
+def _he_init(widths: list[int], dtype: np.dtype, rng: np.random.Generator) -> list[np.ndarray]:
+    out = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        last = i == len(widths) - 2
+        out += [(rng.standard_normal((a, b)) * np.sqrt((1 if last else 2) / a)).astype(dtype),
+                (np.zeros(b) if last else rng.uniform(-1, 1, b)).astype(dtype)]
+    return out
+
+
+def _r2(be: object, params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
+    a = x
+    for w, b in zip(params[0:-2:2], params[1:-2:2], strict=True):
+        a = be.linear_relu_forward(a, w, b)
+    pred = be.linear_forward(a, params[-2], params[-1]).astype(np.float64)
+    return 1.0 - float(np.sum((pred - y) ** 2) / np.sum((y - y.mean()) ** 2))
+
+
+def sweep_minibatch(args: argparse.Namespace) -> None:
+    """Mini-batch SGD epochs: numba vs numpy mlp_train_minibatch vs scikit-learn, with R^2.
+
+    The issue's target problem (make_regression 50,000 x 10, H = 100, batch 64, 20 epochs,
+    plain SGD, then momentum 0.9), every contender from the same start in one process,
+    interleaved, ``--mb-repeats`` rounds: median seconds per fit, test R^2 of the last round;
+    the estimator rows are nnkernels' MLPRegressor(solver="sgd") on each backend. Then the
+    one-hidden-layer chunk kernels side by side (training.minibatch_kind: MINIBATCH_BLAS_*).
+    """
+    import statistics
+    import time
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor as SkMLP
+
+    from nnkernels.kernels.numba_backend import training as tr
+    from nnkernels.models import MLPRegressor
+
+    n, d, h, bs, epochs, lr = args.mb_problem
+    print(f"threads={args.threads}, {load_line()}; N={n} D={d} H={h} batch={bs} "
+          f"epochs={epochs} lr={lr}; median s per fit of {args.mb_repeats}, test R^2")
+    for dtype in (np.float64, np.float32):
+        x, y, xt, yt = _regression(n, max(n // 5, 10), d, dtype)
+        rng = np.random.default_rng(0)
+        init = _he_init([d, h, 1], dtype, rng)
+        order = np.stack([rng.permutation(n) for _ in range(epochs)]).astype(np.int64)
+        for momentum in (0.0, 0.9):
+            def kernel(name: str, m: float = momentum) -> tuple[float, float]:
+                be = nnkernels.get_backend(name)
+                p = [a.copy() for a in init]
+                vel = [np.zeros_like(a) for a in p] if m else None
+                t0 = time.perf_counter()
+                be.mlp_train_minibatch(x, y, p, lr, order, bs, momentum=m, velocities=vel)
+                return time.perf_counter() - t0, _r2(be, p, xt, yt)
+
+            def estimator(name: str, m: float = momentum) -> tuple[float, float]:
+                est = MLPRegressor((h,), solver="sgd", learning_rate_init=lr, momentum=m,
+                                   batch_size=bs, max_iter=epochs, tol=0.0,
+                                   n_iter_no_change=epochs + 1, backend=name, random_state=0)
+                t0 = time.perf_counter()
+                est.fit(x, y[:, 0])
+                return time.perf_counter() - t0, est.score(xt, yt[:, 0])
+
+            def sklearn(m: float = momentum) -> tuple[float, float]:
+                est = SkMLP(hidden_layer_sizes=(h,), solver="sgd", learning_rate_init=lr,
+                            momentum=m, nesterovs_momentum=False, alpha=0.0, batch_size=bs,
+                            max_iter=epochs, shuffle=True, tol=0.0,
+                            n_iter_no_change=epochs + 1, random_state=0)
+                t0 = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    est.fit(x, y[:, 0])
+                return time.perf_counter() - t0, est.score(xt, yt[:, 0])
+
+            funcs = {"numba kernel": lambda: kernel("numba"),
+                     "numpy kernel": lambda: kernel("numpy"),
+                     "sklearn": sklearn,
+                     "numba MLPRegressor": lambda: estimator("numba"),
+                     "numpy MLPRegressor": lambda: estimator("numpy")}
+            times: dict[str, list[float]] = {k: [] for k in funcs}
+            r2: dict[str, float] = {}
+            for _ in range(args.mb_repeats):
+                for label, fn in funcs.items():
+                    elapsed, r2[label] = fn()
+                    times[label].append(elapsed)
+            med = {k: statistics.median(v) for k, v in times.items()}
+            base = med["numba kernel"]
+            print(f"{dtype.__name__} momentum={momentum}:", flush=True)
+            for label in funcs:
+                print(f"  {label:<20}{med[label]:9.3f} s {med[label] / base:7.2f}x of numba"
+                      f"   R^2 {r2[label]:.5f}", flush=True)
+    if args.mb_problem_only or not hasattr(tr, "train_minibatch"):
+        return  # (an older checkout: measured for the problem above only)
+    print(f"{load_line()}; two or more hidden layers, row loops vs BLAS: us per batch")
+    for dtype in (np.float64, np.float32):
+        for n, widths, bs in args.mb_deep_shapes:
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((n, widths[0])).astype(dtype)
+            y = rng.standard_normal((n, widths[-1])).astype(dtype)
+            init = _he_init(list(widths), dtype, rng)
+            order = rng.permutation(n).astype(np.int64)[None]
+            funcs = {k: (lambda blas=blas: tr.train_minibatch(
+                x, y, [a.copy() for a in init], None, order, bs, 1e-4, 0.0, np.zeros(1),
+                blas=blas)) for k, blas in (("loops", False), ("blas", True))}
+            t = time_contenders(funcs, args.min_time, args.repeats, settle=0.05)
+            work = bs * 3 * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+            cells = "  ".join(f"{k} {v / -(-n // bs) * 1e6:8.2f}" for k, v in t.items())
+            print(f"{dtype.__name__} {'-'.join(map(str, widths)):<14} batch={bs:>4} "
+                  f"({work:>8} multiply-adds): {cells}", flush=True)
+    print(f"{load_line()}; one hidden layer, chunk kernels, plain SGD: us per batch")
+    kinds = {"wide": tr.WIDE, "blocked": tr.BLOCKED}
+    for dtype in (np.float64, np.float32):
+        for n, d, h, o, bs in args.mb_shapes:
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((n, d)).astype(dtype)
+            y = rng.standard_normal((n, o)).astype(dtype)
+            init = _he_init([d, h, o], dtype, rng)
+            order = rng.permutation(n).astype(np.int64)[None]
+            batches = -(-n // bs)
+            funcs = {k: (lambda kind=kind: tr.train_minibatch(
+                x, y, [a.copy() for a in init], None, order, bs, 1e-4, 0.0, np.zeros(1),
+                kind)) for k, kind in kinds.items()}
+            t = time_contenders(funcs, args.min_time, args.repeats, settle=0.05)
+            chosen = [k for k, v in kinds.items() if v == tr.minibatch_kind(bs, d, h, o)]
+            cells = "  ".join(f"{k} {v / batches * 1e6:8.2f}" for k, v in t.items())
+            print(f"{dtype.__name__} N={n:>6} D={d:>3} H={h:>4} O={o:>2} batch={bs:>4}: {cells}"
+                  f"  (chosen: {chosen[0] if chosen else 'narrow'})", flush=True)
+
+
 SWEEPS = {"kernels": sweep_kernels, "depth": sweep_depth, "parallel": sweep_parallel,
           "conv": sweep_conv, "mlp": sweep_mlp, "sharing": sweep_sharing,
-          "narrow": sweep_narrow, "blocked": sweep_blocked}
+          "narrow": sweep_narrow, "blocked": sweep_blocked, "minibatch": sweep_minibatch}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
                     "100000x100,100000x1000,1000000x10,1000000x100", help="NxH cells (sharing)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--min-time", type=float, default=0.2, help="seconds per median")
+    ap.add_argument("--mb-problem-only", action="store_true",
+                    help="minibatch: the issue's problem only, not the per-shape tables")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny sizes and one short repeat: checks that the sweeps run (CI)")
     args = ap.parse_args(argv)
@@ -391,6 +531,16 @@ def main(argv: list[str] | None = None) -> int:
     args.blocked_shapes = [(10_000, h, d, o) for h in (32, 256, 1024)
                            for d, o in ((2, 1), (4, 2), (8, 1), (16, 4), (64, 10))]
     args.blocked_shapes += [(100_000, 1024, 64, 10)]
+    # (N, D, H, batch, epochs, lr): the issue's mini-batch problem; (N, D, H, O, batch) cells.
+    args.mb_problem, args.mb_repeats = (50_000, 10, 100, 64, 20, 0.01), 3
+    args.mb_shapes = [(20_000, d, h, o, bs) for d, o in ((2, 1), (4, 1), (10, 1), (16, 4),
+                                                         (64, 10))
+                      for h in (16, 32, 100, 256) for bs in (16, 64, 256)]
+    args.mb_deep_shapes = [(20_000, (10, 100, 50, 1), 64), (20_000, (10, 64, 64, 3), 64),
+                           (20_000, (2, 16, 16, 1), 64), (4_000, (2, 16, 16, 1), 16),
+                           (4_000, (2, 16, 16, 1), 4), (4_000, (3, 8, 8, 2), 64),
+                           (4_000, (3, 8, 8, 2), 8), (4_000, (3, 8, 8, 2), 1),
+                           (4_000, (1, 4, 4, 1), 16)]
     if args.smoke:
         args.sizes, args.mlp_sizes, args.kernels = "50x3", "50x3", ",".join(DENSE_KERNELS)
         args.sharing_sizes = "50x3"
@@ -398,6 +548,9 @@ def main(argv: list[str] | None = None) -> int:
         args.conv_shapes = [(2, 1, 6, 6, 2, 3, 1, 1), (2, 2, 7, 7, 2, 3, 2, 0)]
         args.repeats, args.min_time, args.max_steps = 1, 0.0, 2
         args.blocked_shapes = [(50, 40, 8, 2)]
+        args.mb_problem, args.mb_repeats = (300, 4, 8, 16, 2, 0.01), 1
+        args.mb_shapes = [(100, 4, 8, 2, 16)]
+        args.mb_deep_shapes = [(100, (3, 5, 4, 2), 16)]
     nnkernels.warmup()
     nnkernels.set_num_threads(args.threads)
     for name in SWEEPS if args.sweep == "all" else [args.sweep]:

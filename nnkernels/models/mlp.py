@@ -236,15 +236,22 @@ class _BaseMLP(KernelEstimator):
         bar = progress(self.verbose, epochs, f"{type(self).__name__} [{be.name}]")
         losses: list[float] = []
         scores: list[float] = []
+        kernel: _KernelEpochs | None = None
         try:
             if self._fused_ok(len(shapes) // 2, batch, n, validation):
                 return self._train_fused(be, Xs, targets, theta, shapes, epochs, stopper, bar)
-            grad = np.zeros_like(theta)
-            work = _Workspace(Xs, targets, shapes, batch)
+            if self._minibatch_ok(solver):
+                kernel = _KernelEpochs(Xs, targets, theta, shapes, solver)
+            else:
+                grad = np.zeros_like(theta)
+                work = _Workspace(Xs, targets, shapes, batch)
             for epoch in range(epochs):
                 order = rng.permutation(n) if self.shuffle and batch < n else None
-                loss = self._train_epoch(be, work, theta, grad, flat_views(theta, shapes),
-                                         flat_views(grad, shapes), solver, hyper, order)
+                if kernel is not None:
+                    loss = kernel.epoch(be, batch, hyper, order)
+                else:
+                    loss = self._train_epoch(be, work, theta, grad, flat_views(theta, shapes),
+                                             flat_views(grad, shapes), solver, hyper, order)
                 losses.append(loss)
                 self._check_losses(np.array([loss]), epoch)
                 score = None
@@ -267,6 +274,13 @@ class _BaseMLP(KernelEstimator):
         trains exactly what the composed loop would."""
         return (self._numeric_y and self.solver == "sgd" and self.momentum == 0
                 and n_layers == 2 and batch >= n and not validation)
+
+    def _minibatch_ok(self, solver: Solver) -> bool:
+        """True when ``mlp_train_minibatch`` trains exactly what the composed epoch would:
+        squared loss (the regressor), plain SGD or SGD with momentum (any depth, batch size,
+        shuffling). One call per epoch, so the stopping rule, validation and divergence checks
+        keep running after every epoch."""
+        return self._numeric_y and solver.solver == "sgd" and self.solver == "sgd"
 
     def _train_fused(self, be: Backend, Xs: np.ndarray, ys: np.ndarray, theta: np.ndarray,
                      shapes: list[tuple[int, ...]], epochs: int, stopper: NoImprovement,
@@ -299,8 +313,8 @@ class _BaseMLP(KernelEstimator):
                      hyper: dict[str, Any], order: np.ndarray | None) -> float:
         """One epoch of mini-batches (``order``: a permutation of the records, or None for
         their order): forward, loss, backward and one solver step per batch, each a kernel
-        call per layer (``network_grad``). Returns the record-weighted mean batch loss. The one
-        place a fused mini-batch kernel would replace."""
+        call per layer (``network_grad``). Returns the record-weighted mean batch loss. What
+        _KernelEpochs does in one kernel call where the configuration allows (_minibatch_ok)."""
         n, batch = work.x.shape[0], work.batch
         total = 0.0
         for start in range(0, n, batch):
@@ -331,6 +345,31 @@ class _BaseMLP(KernelEstimator):
         if not parts:
             return np.zeros((0, self.n_outputs_), self.dtype_)
         return np.concatenate(parts)
+
+
+class _KernelEpochs:
+    """One fit's epochs through the backend's ``mlp_train_minibatch``: one call per epoch on
+    views of the flat parameter buffer (and of the solver's velocity, with momentum)."""
+
+    def __init__(self, x: np.ndarray, t: np.ndarray, theta: np.ndarray,
+                 shapes: list[tuple[int, ...]], solver: Solver) -> None:
+        self.x, self.t = x, t
+        self.params = flat_views(theta, shapes)
+        self.velocities = flat_views(solver.buffers["velocity"], shapes)
+        self.visit = np.arange(x.shape[0], dtype=np.int64)  # the records in their order
+        self.loss = np.zeros(1)
+
+    def epoch(self, be: Backend, batch: int, hyper: dict[str, Any],
+              order: np.ndarray | None) -> float:
+        """One epoch of batches of ``batch`` records in ``order`` (None: their order); returns
+        its loss, as _BaseMLP._train_epoch."""
+        momentum = hyper["momentum"]
+        be.mlp_train_minibatch(self.x, self.t, self.params, hyper["learning_rate_init"],
+                               self.visit if order is None else order, batch,
+                               momentum=momentum,
+                               velocities=self.velocities if momentum > 0 else None,
+                               losses_out=self.loss)
+        return float(self.loss[0])
 
 
 class _Workspace:
@@ -427,7 +466,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """Regression MLP, squared loss, as scikit-learn's ``MLPRegressor`` (see ``_BaseMLP``):
     y (N,) or (N, O) is standardised inside the estimator, predictions have y's shape and the
     fitted dtype. Full-batch plain SGD with one hidden layer runs the fused ``mlp_train``
-    kernel (``solver="sgd", momentum=0, batch_size=None``: the seed experiment)."""
+    kernel (``solver="sgd", momentum=0, batch_size=None``: the seed experiment); every other
+    ``solver="sgd"`` fit (mini-batches, momentum, any depth) runs one ``mlp_train_minibatch``
+    call per epoch."""
 
     _multi_output_y = True
     _numeric_y = True

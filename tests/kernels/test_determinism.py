@@ -95,12 +95,14 @@ def test_mlp_train_bitwise_equal_for_any_thread_count(n, d, h, dtype) -> None:
             assert a.tobytes() == b.tobytes()
 
 
+@pytest.mark.parametrize("widths", [[24, 48, 48, 3], [24, 96, 3]], ids=str)
 @pytest.mark.parametrize("batch", [1, 37, 2_000])
-def test_mlp_train_minibatch_bitwise_equal_for_any_thread_count(batch, dtype) -> None:
-    # batch 2,000 of a 24-48-48-3 network: above the parallel threshold (chunked batches).
+def test_mlp_train_minibatch_bitwise_equal_for_any_thread_count(batch, widths, dtype) -> None:
+    # batch 2,000: above the parallel threshold (chunked batches), for the layer-by-layer
+    # chunks (two hidden layers) and for mlp_train's chunk kernels (one hidden layer).
     from .test_training_minibatch import mlp_layers
 
-    x, y, params, order = mlp_layers(4_001, [24, 48, 48, 3], dtype, epochs=2)
+    x, y, params, order = mlp_layers(4_001, widths, dtype, epochs=2)
     be = nnkernels.get_backend("numba")
     before = nnkernels.get_num_threads()
     runs = []

@@ -9,6 +9,7 @@ import pytest
 import nnkernels
 from nnkernels.data import make_cubic
 from nnkernels.models import MLP, DivergenceError, LinearRegression, MLPRegressor, NotFittedError
+from nnkernels.testing import assert_close
 
 BACKENDS = nnkernels.available_backends()
 # The seed experiment's network: full-batch gradient descent, the fused mlp_train kernel.
@@ -188,7 +189,12 @@ def test_divergence_raises_a_clear_error(cls, cubic) -> None:
     assert not hasattr(m, "loss_curve_") and not hasattr(m, "n_features_in_")
 
 
-def test_divergence_in_composed_path(cubic) -> None:
+@pytest.mark.parametrize("path", ["minibatch kernel", "composed"])
+def test_divergence_in_epoch_paths(path, cubic, monkeypatch) -> None:
+    from nnkernels.models.mlp import _BaseMLP
+
+    if path == "composed":
+        monkeypatch.setattr(_BaseMLP, "_minibatch_ok", lambda self, solver: False)
     x, y, _ = cubic
     with pytest.raises(DivergenceError, match="iteration"):
         seed_mlp(hidden_layer_sizes=(8, 8), learning_rate_init=1e3, max_iter=200,
@@ -249,3 +255,106 @@ def test_verbose_shows_progress(capsys) -> None:
     assert "100/100" in capsys.readouterr().err
     seed_mlp(max_iter=100).fit(x, y)
     assert capsys.readouterr().err == ""
+
+
+# -- mini-batch SGD through the fused mlp_train_minibatch kernel ----------------------------------
+
+def _regression_data(n: int, d: int, outputs: int):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, d))
+    w = rng.standard_normal((d, outputs))
+    y = np.tanh(x @ w) + 0.3 * (x[:, :1] ** 2) + 0.05 * rng.standard_normal((n, outputs))
+    return x, (y[:, 0] if outputs == 1 else y)
+
+
+def _count_kernel_calls(monkeypatch) -> list[int]:
+    calls = [0]
+    real = nnkernels.Backend.mlp_train_minibatch
+
+    def counted(self, *args, **kwargs):
+        calls[0] += 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(nnkernels.Backend, "mlp_train_minibatch", counted)
+    return calls
+
+
+# (D, outputs, estimator settings): one hidden layer of each chunk kernel (D = O = 1; narrow
+# D; wide D, which runs BLAS blocks), ragged last batches, momentum, deeper nets, full batches
+# with momentum, no shuffling, early stopping on a validation split, two outputs.
+KERNEL_CASES = [
+    (1, 1, dict(hidden_layer_sizes=(24,), batch_size=32, momentum=0.0)),
+    (3, 1, dict(hidden_layer_sizes=(12,), batch_size=50, momentum=0.9)),
+    (10, 1, dict(hidden_layer_sizes=(40,), batch_size=64, momentum=0.0)),
+    (10, 2, dict(hidden_layer_sizes=(40,), batch_size=33, momentum=0.5)),
+    (4, 1, dict(hidden_layer_sizes=(8, 6), batch_size=16, momentum=0.9)),
+    (4, 1, dict(hidden_layer_sizes=(8,), batch_size=None, momentum=0.9)),
+    (4, 1, dict(hidden_layer_sizes=(8, 8), batch_size=None, momentum=0.0)),
+    (5, 1, dict(hidden_layer_sizes=(16,), batch_size=20, momentum=0.9, shuffle=False)),
+    (5, 1, dict(hidden_layer_sizes=(16,), batch_size=20, momentum=0.9, early_stopping=True,
+                n_iter_no_change=3, tol=1e-3)),
+]
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("case", range(len(KERNEL_CASES)))
+def test_sgd_fit_through_minibatch_kernel_equals_composed_epochs(case, name, dtype,
+                                                                 monkeypatch) -> None:
+    from nnkernels.models.mlp import _BaseMLP
+
+    d, outputs, kw = KERNEL_CASES[case]
+    x, y = _regression_data(230, d, outputs)
+    x = x.astype(dtype)
+    settings = dict(solver="sgd", learning_rate_init=0.02, max_iter=12, tol=0.0, backend=name,
+                    random_state=3)
+    settings.update(kw)
+    calls = _count_kernel_calls(monkeypatch)
+    fast = MLP(**settings).fit(x, y)
+    # One kernel call per epoch (full batch, one hidden layer, no momentum is mlp_train's).
+    assert calls[0] == fast.n_iter_ > 0
+    monkeypatch.setattr(_BaseMLP, "_minibatch_ok", lambda self, solver: False)
+    slow = MLP(**settings).fit(x, y)
+    assert calls[0] == fast.n_iter_  # the composed path never calls it
+    assert fast.n_iter_ == slow.n_iter_ and fast.t_ == slow.t_
+    assert_close(fast.loss_curve_, slow.loss_curve_, kind="train", scale=10, dtype=dtype)
+    for a, b in zip(fast.coefs_ + fast.intercepts_, slow.coefs_ + slow.intercepts_, strict=True):
+        assert a.dtype == b.dtype == dtype
+        assert_close(a, b, kind="train", scale=10)
+    if settings.get("early_stopping"):
+        assert_close(fast.validation_scores_, slow.validation_scores_, kind="train", scale=10,
+                     dtype=dtype)
+    assert_close(fast.predict(x), slow.predict(x), kind="train", scale=10)
+
+
+def test_partial_fit_through_minibatch_kernel_continues_the_velocity(monkeypatch) -> None:
+    from nnkernels.models.mlp import _BaseMLP
+
+    x, y = _regression_data(150, 3, 1)
+    settings = dict(hidden_layer_sizes=(10,), solver="sgd", learning_rate_init=0.02,
+                    momentum=0.9, batch_size=16, random_state=0, backend="numba")
+    calls = _count_kernel_calls(monkeypatch)
+    fast = MLP(**settings)
+    for _ in range(4):
+        fast.partial_fit(x, y)
+    assert calls[0] == 4
+    monkeypatch.setattr(_BaseMLP, "_minibatch_ok", lambda self, solver: False)
+    slow = MLP(**settings)
+    for _ in range(4):
+        slow.partial_fit(x, y)
+    np.testing.assert_allclose(fast.loss_curve_, slow.loss_curve_, rtol=1e-9)
+    for a, b in zip(fast.coefs_ + fast.intercepts_, slow.coefs_ + slow.intercepts_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("settings", [dict(solver="adam"), dict(solver="sgd", classifier=True)])
+def test_what_the_minibatch_kernel_cannot_express_stays_composed(settings, monkeypatch) -> None:
+    from nnkernels.models import MLPClassifier
+
+    x, y = _regression_data(120, 3, 1)
+    settings = dict(settings)
+    cls = MLPClassifier if settings.pop("classifier", False) else MLP
+    target = (y > np.median(y)).astype(int) if cls is MLPClassifier else y
+    calls = _count_kernel_calls(monkeypatch)
+    cls(hidden_layer_sizes=(6,), batch_size=16, max_iter=3, random_state=0, **settings).fit(
+        x, target)
+    assert calls[0] == 0

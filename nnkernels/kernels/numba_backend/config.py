@@ -92,6 +92,28 @@ MLP_BLAS_MIN_HIDDEN = 32
 # 2978; 64-256-10 batch 64: 1307 / 1935, batch 4096: 87,000 / 90,000. Never faster under load,
 # so the threshold sits at a batch taking about a millisecond alone.
 MINIBATCH_PARALLEL_MIN_WORK = 10_000_000
+# One hidden layer: each gathered batch goes through the per-record (WIDE) or the BLAS-block
+# (BLOCKED) chunk kernel of mlp_train; BLOCKED from D + O >= MINIBATCH_BLAS_MIN_WIDTH with
+# H >= MINIBATCH_BLAS_MIN_HIDDEN. tools/tune.py minibatch, load 2-3 (busy 2 cores), N = 20,000,
+# batches of 16 / 64 / 256 rows, H in {16, 32, 100, 256}; per-record time / blocked time:
+#   D + O = 3 (2, 1): float64 0.40-2.1, float32 0.78-1.39 (mostly < 1): per-record;
+#   D + O = 5 (4, 1): float64 0.79-1.9, float32 0.55-1.6: mixed, per-record;
+#   D + O = 11 (10, 1): 1.02-3.0 in 23 of 24 cells (float32 H = 256 batch 64: 0.62);
+#   D + O = 20 (16, 4), 74 (64, 10): 1.01-7.2 in 47 of 48 cells (float64 D = 64, H = 256,
+#   batch 256, parallel chunks under load: 0.40). The issue's problem (D = 10, H = 100, O = 1,
+#   batch 64): 17.7 / 12.3 us per batch in float64, 11.3 / 6.8 in float32. A third kernel
+#   (BLAS for the input layer only, the output layer in row loops along H) lost to BLOCKED in
+#   most cells and was removed.
+MINIBATCH_BLAS_MIN_WIDTH = 8
+MINIBATCH_BLAS_MIN_HIDDEN = 16
+# Two or more hidden layers: every layer's products through BLAS on the gathered batch from
+# this many multiply-adds per batch (rows x 3 x sum of the layers' D x H; every width >= 1),
+# below it row loops. tools/tune.py minibatch, load 1.4-1.6, us per batch, loops / BLAS:
+#   10-100-50-1 batch 64: float64 164 / 51, float32 122 / 28; 10-64-64-3 batch 64: 135 / 43,
+#   89 / 21; 2-16-16-1 batch 64: 16.8 / 6.3, 16.9 / 4.8; float64 2-16-16-1 batch 16 (14,592
+#   multiply-adds): 4.7 / 3.0, batch 4 (3,648): 2.0 / 2.3; 3-8-8-2 batch 64 (19,968): 9.6 /
+#   4.9, batch 8 (2,496): 2.1 / 2.2, batch 1: 1.3 / 1.9; 1-4-4-1 batch 16 (1,152): 2.0 / 2.4.
+MINIBATCH_DEEP_BLAS_MIN_WORK = 4096
 
 # -- sharing the machine (scheduling.py) --------------------------------------------------------
 # A parallel call this many times slower than the best one of its kernel and shape was stalled

@@ -29,6 +29,9 @@ from .config import (
     MAX_BLAS_CHUNKS,
     MAX_CHUNKS,
     MIN_CHUNK_WORK,
+    MINIBATCH_BLAS_MIN_HIDDEN,
+    MINIBATCH_BLAS_MIN_WIDTH,
+    MINIBATCH_DEEP_BLAS_MIN_WORK,
     MINIBATCH_PARALLEL_MIN_WORK,
     MLP_BLAS_MIN_HIDDEN,
     MLP_BLAS_MIN_WIDTH,
@@ -626,31 +629,97 @@ def _mb_chunk(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1, d2)
     return sq
 
 
+@njit(**JIT_FAST)
+def _mb_chunk_blas(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1, d2):
+    """_mb_chunk with every layer's products through BLAS on the gathered rows (every width
+    >= 1): out = inp @ w, gw = inp.T @ delta (written: each layer's gradient has one term per
+    chunk and grad is zeroed), the next delta = delta @ w.T; bias, ReLU, error and mask run in
+    loops over the rows while they are in cache."""
+    n_layers = dims.shape[0] - 1
+    m = idx.shape[0]
+    zero = inv - inv
+    d_in = dims[0]
+    a0 = acts[aoff[0]:aoff[0] + m * d_in].reshape((m, d_in))
+    for i in range(m):
+        r = idx[i]
+        for k in range(d_in):
+            a0[i, k] = x[r, k]
+    for lay in range(n_layers):
+        di, do = dims[lay], dims[lay + 1]
+        w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
+        b = theta[boff[lay]:boff[lay] + do]
+        inp = acts[aoff[lay]:aoff[lay] + m * di].reshape((m, di))
+        out = acts[aoff[lay + 1]:aoff[lay + 1] + m * do].reshape((m, do))
+        np.dot(inp, w, out)
+        if lay < n_layers - 1:
+            for i in range(m):
+                for j in range(do):
+                    u = out[i, j] + b[j]
+                    out[i, j] = zero if u < zero else u  # NaN passes (NaN < 0 is False)
+        else:
+            for i in range(m):
+                for j in range(do):
+                    out[i, j] += b[j]
+    n_out = dims[n_layers]
+    pred = acts[aoff[n_layers]:aoff[n_layers] + m * n_out].reshape((m, n_out))
+    cur = d1[:m * n_out].reshape((m, n_out))
+    sq = 0.0
+    for i in range(m):
+        r = idx[i]
+        for o in range(n_out):
+            e = pred[i, o] - y[r, o]
+            sq += float(e) * float(e)
+            cur[i, o] = e * inv
+    for lay in range(n_layers - 1, -1, -1):
+        di, do = dims[lay], dims[lay + 1]
+        w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
+        gw = grad[woff[lay]:woff[lay] + di * do].reshape((di, do))
+        gb = grad[boff[lay]:boff[lay] + do]
+        inp = acts[aoff[lay]:aoff[lay] + m * di].reshape((m, di))
+        np.dot(inp.T, cur, gw)
+        for i in range(m):
+            for j in range(do):
+                gb[j] += cur[i, j]
+        if lay > 0:
+            nxt = (d2 if lay % 2 == (n_layers - 1) % 2 else d1)[:m * di].reshape((m, di))
+            np.dot(cur, w.T, nxt)
+            for i in range(m):
+                for k in range(di):
+                    # The ReLU's mask on its output: closed for 0 and NaN.
+                    nxt[i, k] = nxt[i, k] if inp[i, k] > zero else zero
+            cur = nxt
+    return sq
+
+
 @njit(inline="always", **JIT)
 def _mb_grads_chunk(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
-                    c, nc):
+                    c, nc, blas):
     """Chunk c of the batch idx: its gradient into part[c] (zeroed first), sum(e**2) to psq."""
     lo, hi = bounds(c, idx.shape[0], nc)
     g = part[c]
     g[:] = 0
-    psq[c * PAD] = _mb_chunk(x, y, theta, dims, woff, boff, idx[lo:hi], inv, g, acts[c], aoff,
-                             d1[c], d2[c])
+    if blas:
+        psq[c * PAD] = _mb_chunk_blas(x, y, theta, dims, woff, boff, idx[lo:hi], inv, g, acts[c],
+                                      aoff, d1[c], d2[c])
+    else:
+        psq[c * PAD] = _mb_chunk(x, y, theta, dims, woff, boff, idx[lo:hi], inv, g, acts[c],
+                                 aoff, d1[c], d2[c])
 
 
 @njit(**JIT)
 def _mb_grads_serial(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
-                     nc):
+                     nc, blas):
     for c in range(nc):
         _mb_grads_chunk(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
-                        c, nc)
+                        c, nc, blas)
 
 
 @njit(**JIT_PARALLEL)
 def _mb_grads_parallel(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
-                       nc):
+                       nc, blas):
     for c in prange(nc):
         _mb_grads_chunk(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2, aoff, psq,
-                        c, nc)
+                        c, nc, blas)
 
 
 @njit(**JIT)
@@ -663,7 +732,7 @@ def _mb_batch_chunks(m, work_per_row, max_chunks, min_chunk_work, min_parallel_w
 
 @njit(**JIT)
 def _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, lr, momentum, losses,
-              work_per_row, use_momentum, limits, inv_full, inv_last):
+              work_per_row, use_momentum, limits, inv_full, inv_last, blas):
     """Every epoch of order (E, M), batch by batch; theta (and vel) updated in place. inv_full,
     inv_last: 1 / (rows * O) of a full and of the last batch, in the arrays' dtype."""
     n_epochs, n_visit = order.shape
@@ -697,10 +766,10 @@ def _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, lr, momentu
             inv = inv_full if m == batch_size else inv_last
             if nc > 1:
                 _mb_grads_parallel(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2,
-                                   aoff, psq, nc)
+                                   aoff, psq, nc, blas)
             else:
                 _mb_grads_serial(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2,
-                                 aoff, psq, nc)
+                                 aoff, psq, nc, blas)
             for c in range(nc):
                 sq += psq[c * PAD]
             for i in range(n_par):
@@ -716,6 +785,123 @@ def _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, lr, momentu
         losses[e] = 0.5 * sq / (n_visit * n_out) if n_out else 0.0
 
 
+# -- one hidden layer: the fused step's chunk kernels on each gathered batch ------------------
+# A network with one hidden layer (the common case) runs every batch through the chunk kernels
+# of mlp_train (NARROW8, WIDE or BLOCKED, config.MINIBATCH_*): the batch's rows are gathered
+# into a contiguous workspace, its gradient goes into the chunk partials, and one pass adds
+# them in chunk order and updates the parameters. All workspaces are allocated once per call.
+
+
+@njit(**JIT)
+def _reduce_and_update(wa, b1, wb, b2, vels, lr, momentum, use_momentum, part, nc, plen):
+    """Sum the chunk partials in chunk order and take the step: p -= lr * g, or with momentum
+    v = momentum * v - lr * g; p += v (vels: the velocities in the layout of the targets)."""
+    targets = (wa.reshape(-1), wb.reshape(-1), b1, b2)
+    o = 0
+    for q in range(4):
+        target = targets[q]
+        vel = vels[q]
+        for i in range(target.shape[0]):
+            g = part[o + i]
+            for c in range(1, nc):
+                g += part[c * plen + o + i]
+            if use_momentum:
+                v = momentum * vel[i] - lr * g
+                vel[i] = v
+                target[i] = target[i] + v
+            else:
+                target[i] = target[i] - lr * g
+        o += _padded(target.shape[0])
+
+
+@njit(**JIT)
+def _mb_train_fused(x, y, w1, b1, w2, b2, vels, order, batch_size, lr, momentum, losses, kind,
+                    nc_full, nc_last, rows, use_momentum, inv_full, inv_last):
+    """Every epoch of order (E, M) for one hidden layer; w1, b1, w2, b2 (and vels: v1 (D, H),
+    v2 transposed (O, H), vb1, vb2, flat) updated in place. nc_full, nc_last: record chunks of
+    a full and of the last batch (shape rules only: any thread count gives the same bits)."""
+    n_epochs, n_visit = order.shape
+    d_in, n_out = x.shape[1], y.shape[1]
+    dt = x.dtype
+    bmax = min(batch_size, n_visit)
+    nc_max = max(nc_full, nc_last)
+    wa, wb, part, work, psq, plen, wlen, blk = _workspaces(x, w1, w2, nc_max, kind, rows)
+    xb = np.empty((bmax, d_in), dt)
+    yb = np.empty((bmax, n_out), dt)
+    for e in range(n_epochs):
+        sq = 0.0
+        for lo in range(0, n_visit, batch_size):
+            m = min(batch_size, n_visit - lo)
+            for i in range(m):
+                r = order[e, lo + i]
+                for k in range(d_in):
+                    xb[i, k] = x[r, k]
+                for o in range(n_out):
+                    yb[i, o] = y[r, o]
+            full = m == bmax
+            nc = nc_full if full else nc_last
+            inv = inv_full if full else inv_last
+            xm, ym = xb[:m], yb[:m]
+            if nc > 1:
+                _grads_parallel(kind, xm, ym, wa, b1, wb, b2, inv, part, work, psq, nc, plen,
+                                wlen, blk)
+            else:
+                _grads_serial(kind, xm, ym, wa, b1, wb, b2, inv, part, work, psq, nc, plen,
+                              wlen, blk)
+            for c in range(nc):
+                sq += psq[c * PAD]
+            _reduce_and_update(wa, b1, wb, b2, vels, lr, momentum, use_momentum, part, nc,
+                               plen)
+        losses[e] = 0.5 * sq / (n_visit * n_out) if n_out else 0.0
+    w1[:] = wa
+    w2[:] = wb.T
+
+
+def minibatch_kind(batch: int, d_in: int, n_hidden: int, n_out: int) -> int:
+    """Chunk kernel of a one-hidden-layer mini-batch step (config.MINIBATCH_BLAS_*)."""
+    if d_in == 1 and n_out == 1:
+        return NARROW8
+    if min(d_in, n_out) >= 1 and d_in + n_out >= MINIBATCH_BLAS_MIN_WIDTH \
+            and n_hidden >= MINIBATCH_BLAS_MIN_HIDDEN:
+        return BLOCKED
+    return WIDE
+
+
+def _mb_fused(x, y, params, velocities, order, batch_size, lr, momentum, losses, limits,
+              work_per_row, inv_full, inv_last, last, kind) -> None:
+    """mlp_train_minibatch for one hidden layer (params w1, b1, w2, b2) with the given chunk
+    kernel (None: minibatch_kind's)."""
+    dt = x.dtype.type
+    w1, b1, w2, b2 = params
+    d_in, n_hidden = w1.shape
+    n_out = w2.shape[1]
+    bmax = min(batch_size, order.shape[1])
+    nc_full, nc_last = (_mb_batch_chunks(m, work_per_row, *limits) for m in (bmax, last))
+    if kind is None:
+        kind = minibatch_kind(bmax, d_in, n_hidden, n_out)
+    rows = max(1, min(mlp_block_rows(n_hidden), -(-bmax // max(nc_full, nc_last))))
+    use_momentum = velocities is not None
+    if use_momentum:
+        vels = (np.ascontiguousarray(velocities[0]).reshape(-1),
+                np.ascontiguousarray(velocities[2].T).reshape(-1),
+                np.ascontiguousarray(velocities[1]), np.ascontiguousarray(velocities[3]))
+    else:
+        vels = (np.zeros(0, dt),) * 4
+    c = [np.ascontiguousarray(p) for p in params]
+    with single_threaded_blas(kind == BLOCKED):
+        _mb_train_fused(x, y, c[0], c[1], c[2], c[3], vels, order, batch_size, dt(lr),
+                        dt(momentum), losses, kind, nc_full, nc_last, rows, use_momentum,
+                        inv_full, inv_last)
+    for p, q in zip(params, c, strict=True):
+        if p is not q:
+            p[...] = q
+    if use_momentum:
+        velocities[0][...] = vels[0].reshape(d_in, n_hidden)
+        velocities[2][...] = vels[1].reshape(n_out, n_hidden).T
+        velocities[1][...] = vels[2]
+        velocities[3][...] = vels[3]
+
+
 def _mb_layout(params: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(dims [D, H1, ..., O], woff, boff) of params in the flat vector, all int64."""
     weights = params[0::2]
@@ -729,23 +915,45 @@ def mlp_train_minibatch(x: np.ndarray, y: np.ndarray, params: list[np.ndarray],
                         velocities: list[np.ndarray] | None, order: np.ndarray, batch_size: int,
                         lr: float, momentum: float, losses: np.ndarray) -> None:
     """Epochs of mini-batch SGD (optionally momentum) of an MLP of any depth in one jitted
-    call (see the protocol and the numpy reference for the exact semantics)."""
+    call (see the protocol and the numpy reference for the exact semantics). One hidden layer
+    runs the fused step's chunk kernels on each gathered batch (_mb_fused); any other depth
+    the layer-by-layer chunk (_mb_chunk)."""
+    train_minibatch(x, y, params, velocities, order, batch_size, lr, momentum, losses)
+
+
+def train_minibatch(x: np.ndarray, y: np.ndarray, params: list[np.ndarray],
+                    velocities: list[np.ndarray] | None, order: np.ndarray, batch_size: int,
+                    lr: float, momentum: float, losses: np.ndarray,
+                    kind: int | None = None, blas: bool | None = None) -> None:
+    """mlp_train_minibatch, with the chunk kernel chosen by the caller (tools/tune.py
+    minibatch) instead of by the config's thresholds: ``kind`` for one hidden layer, ``blas``
+    (layer products through BLAS or row loops) for any other depth."""
     dt = x.dtype.type
     dims, woff, boff = _mb_layout(params)
-    theta = np.concatenate([p.reshape(-1) for p in params])
     use_momentum = velocities is not None
-    vel = (np.concatenate([v.reshape(-1) for v in velocities]) if use_momentum
-           else np.zeros(0, x.dtype))
     # Multiply-adds per record of forward and backward (three products per weight).
     work_per_row = 3 * int(np.sum(dims[:-1] * dims[1:]))
-    limits = np.array([MAX_CHUNKS, MIN_CHUNK_WORK, MINIBATCH_PARALLEL_MIN_WORK], np.int64)
+    limits = (MAX_CHUNKS, MIN_CHUNK_WORK, MINIBATCH_PARALLEL_MIN_WORK)
     n_visit, n_out = order.shape[1], y.shape[1]
     last = n_visit - (n_visit - 1) // batch_size * batch_size
     # 1 / (rows * O) in the array dtype, so that float32 stays float32 in the jitted code.
     inv_full, inv_last = (dt(1.0 / (r * n_out)) if n_out else dt(0.0)
                           for r in (min(batch_size, n_visit), last))
-    _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, dt(lr), dt(momentum),
-              losses, work_per_row, use_momentum, limits, inv_full, inv_last)
+    if len(params) == 4:
+        _mb_fused(x, y, params, velocities, order, batch_size, lr, momentum, losses, limits,
+                  work_per_row, inv_full, inv_last, last, kind)
+        return
+    theta = np.concatenate([p.reshape(-1) for p in params])
+    vel = (np.concatenate([v.reshape(-1) for v in velocities]) if use_momentum
+           else np.zeros(0, x.dtype))
+    if blas is None:
+        # Decided once per call from the full batch (shape rules only).
+        blas = bool(dims.min() >= 1 and min(batch_size, n_visit) * work_per_row
+                    >= MINIBATCH_DEEP_BLAS_MIN_WORK)
+    with single_threaded_blas(blas):
+        _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, dt(lr), dt(momentum),
+                  losses, work_per_row, use_momentum, np.array(limits, np.int64), inv_full,
+                  inv_last, blas)
     offsets = np.concatenate([[0], np.cumsum([p.size for p in params])])
     for i, p in enumerate(params):
         p.reshape(-1)[:] = theta[offsets[i]:offsets[i + 1]]
@@ -754,13 +962,17 @@ def mlp_train_minibatch(x: np.ndarray, y: np.ndarray, params: list[np.ndarray],
 
 
 def warmup_minibatch() -> None:
-    """Compile (or load) the mini-batch drivers, serial and parallel, float32 and float64."""
+    """Compile (or load) the mini-batch drivers (one hidden layer, and deeper), serial and
+    parallel, float32 and float64."""
     for dt in (np.float32, np.float64):
         x = np.zeros((3_000, 40), dt)
         y = np.zeros((3_000, 2), dt)
-        params = [np.zeros((40, 30), dt), np.zeros(30, dt), np.zeros((30, 2), dt),
-                  np.zeros(2, dt)]
         order = np.arange(3_000, dtype=np.int64).reshape(1, -1)
-        for bs in (4, 3_000):  # serial, and parallel chunks (3000 * 3 * 1260 multiply-adds)
-            for vel in (None, [np.zeros_like(p) for p in params]):
-                mlp_train_minibatch(x, y, params, vel, order, bs, 0.1, 0.5, np.zeros(1))
+        for widths in ((40, 30, 2), (40, 30, 30, 2)):
+            params = []
+            for a, b in zip(widths[:-1], widths[1:], strict=True):
+                params += [np.zeros((a, b), dt), np.zeros(b, dt)]
+            # serial, and parallel chunks (3000 rows x 3 x 1260 or more multiply-adds)
+            for bs in (4, 3_000):
+                for vel in (None, [np.zeros_like(p) for p in params]):
+                    mlp_train_minibatch(x, y, params, vel, order, bs, 0.1, 0.5, np.zeros(1))
