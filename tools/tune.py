@@ -355,7 +355,8 @@ def sweep_blocked(args: argparse.Namespace) -> None:
                 tr.n_chunks(n, h * (d + o), tr.MAX_BLAS_CHUNKS) if n * h * (d + o) >= 1e5 else 1
             t = _fused_kinds(x, y, init, kinds, args)
             args.chunks = None
-            flops = 6.0 * n * h * (d + o)  # three GEMMs of 2 N H (D + O) flops
+            # forward 2NH(D + O), backward without dx 2NHD + 4NHO (as benchmarks/throughput.py)
+            flops = 2.0 * n * h * (2 * d + 3 * o)
             print(f"{dtype.__name__} N={n:>7} H={h:>5} D={d:>3} O={o:>3}: per-record "
                   f"{t['per-record'] * 1e3:9.3f} blocked {t['blocked'] * 1e3:9.3f} "
                   f"({t['per-record'] / t['blocked']:5.2f}x, "
