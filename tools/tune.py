@@ -246,6 +246,9 @@ def sweep_sharing(args: argparse.Namespace) -> None:
             finally:
                 busy_proc.kill()
                 busy_proc.wait()
+            # The busy run's back-off (up to BACKOFF_MAX_S of serial calls after the load ends,
+            # by design) is forgotten: "paired" measures an otherwise idle process.
+            reset()
             t_np, t_nb = [], []
             for _ in range(max(args.repeats, 15) // 3 + 1):
                 t0 = time.perf_counter()
