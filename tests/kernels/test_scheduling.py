@@ -96,10 +96,12 @@ def test_a_slowed_call_learns_the_serial_time_and_backs_off_when_serial_is_faste
     scheduling.run(parallel, serial, "shape", 0.0)  # the probe: one serial call, timed
     assert calls == ["serial"] and key in scheduling._best_serial
     assert key not in scheduling._probe
-    scheduling._best_serial[key] = 1.5e-3          # say the serial twin takes 1.5 ms
-    scheduling._observe(key, 1.2e-3)               # faster than serial: stays parallel
+    scheduling._best_serial[key] = 1.2e-3          # say the serial twin takes 1.2 ms
+    scheduling._observe(key, 1.1 * 1.2e-3)         # a little slower than serial: noise
     assert scheduling.stats()["serial_for_s"] == 0
-    scheduling._observe(key, 2e-3)                 # slower than serial: back off
+    slow = 1.05 * scheduling.SERIAL_MARGIN * 1.2e-3
+    assert slow < scheduling.STALL_FACTOR * 1e-3   # no stall against its own best...
+    scheduling._observe(key, slow)                 # ...but slower than serial: back off
     assert scheduling.stats()["stalls"] == 1 and scheduling.stats()["serial_for_s"] > 0
     scheduling.run(parallel, serial, "shape", 0.0)
     assert calls == ["serial", "serial"]
