@@ -563,6 +563,35 @@ def warmup_grad() -> None:
 # so the result is bitwise the same for any thread count. Small batches are one serial chunk.
 
 
+@njit(inline="always", **JIT_FAST)
+def _mb_gather(x, idx, acts, aoff, d_in):
+    """The batch rows idx of x copied into the first activation level (m, d_in)."""
+    m = idx.shape[0]
+    a0 = acts[aoff[0]:aoff[0] + m * d_in].reshape((m, d_in))
+    for i in range(m):
+        r = idx[i]
+        for k in range(d_in):
+            a0[i, k] = x[r, k]
+
+
+@njit(inline="always", **JIT_FAST)
+def _mb_error(y, idx, inv, acts, aoff, dims, d1):
+    """(sum(e**2), the output delta e * inv (m, O) in d1) of the last activation level."""
+    n_layers = dims.shape[0] - 1
+    m = idx.shape[0]
+    n_out = dims[n_layers]
+    pred = acts[aoff[n_layers]:aoff[n_layers] + m * n_out].reshape((m, n_out))
+    cur = d1[:m * n_out].reshape((m, n_out))
+    sq = 0.0
+    for i in range(m):
+        r = idx[i]
+        for o in range(n_out):
+            e = pred[i, o] - y[r, o]
+            sq += float(e) * float(e)
+            cur[i, o] = e * inv
+    return sq, cur
+
+
 @njit(**JIT_FAST)
 def _mb_chunk(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1, d2):
     """Rows idx (m,) of a batch: forward, error, backward; gradient added into grad (flat);
@@ -571,11 +600,7 @@ def _mb_chunk(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1, d2)
     n_layers = dims.shape[0] - 1
     m = idx.shape[0]
     zero = inv - inv
-    d_in = dims[0]
-    a0 = acts[aoff[0]:aoff[0] + m * d_in].reshape((m, d_in))
-    for i in range(m):
-        for k in range(d_in):
-            a0[i, k] = x[idx[i], k]
+    _mb_gather(x, idx, acts, aoff, dims[0])
     for lay in range(n_layers):
         di, do = dims[lay], dims[lay + 1]
         w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
@@ -594,15 +619,7 @@ def _mb_chunk(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1, d2)
                 for j in range(do):
                     u = out[i, j]
                     out[i, j] = zero if u < zero else u  # NaN passes (NaN < 0 is False)
-    n_out = dims[n_layers]
-    pred = acts[aoff[n_layers]:aoff[n_layers] + m * n_out].reshape((m, n_out))
-    cur = d1[:m * n_out].reshape((m, n_out))
-    sq = 0.0
-    for i in range(m):
-        for o in range(n_out):
-            e = pred[i, o] - y[idx[i], o]
-            sq += float(e) * float(e)
-            cur[i, o] = e * inv
+    sq, cur = _mb_error(y, idx, inv, acts, aoff, dims, d1)
     for lay in range(n_layers - 1, -1, -1):
         di, do = dims[lay], dims[lay + 1]
         w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
@@ -638,12 +655,7 @@ def _mb_chunk_blas(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1
     n_layers = dims.shape[0] - 1
     m = idx.shape[0]
     zero = inv - inv
-    d_in = dims[0]
-    a0 = acts[aoff[0]:aoff[0] + m * d_in].reshape((m, d_in))
-    for i in range(m):
-        r = idx[i]
-        for k in range(d_in):
-            a0[i, k] = x[r, k]
+    _mb_gather(x, idx, acts, aoff, dims[0])
     for lay in range(n_layers):
         di, do = dims[lay], dims[lay + 1]
         w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
@@ -660,16 +672,7 @@ def _mb_chunk_blas(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1
             for i in range(m):
                 for j in range(do):
                     out[i, j] += b[j]
-    n_out = dims[n_layers]
-    pred = acts[aoff[n_layers]:aoff[n_layers] + m * n_out].reshape((m, n_out))
-    cur = d1[:m * n_out].reshape((m, n_out))
-    sq = 0.0
-    for i in range(m):
-        r = idx[i]
-        for o in range(n_out):
-            e = pred[i, o] - y[r, o]
-            sq += float(e) * float(e)
-            cur[i, o] = e * inv
+    sq, cur = _mb_error(y, idx, inv, acts, aoff, dims, d1)
     for lay in range(n_layers - 1, -1, -1):
         di, do = dims[lay], dims[lay + 1]
         w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
