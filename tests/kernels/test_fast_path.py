@@ -163,12 +163,21 @@ def test_ready_mlp_train_declines_every_argument_the_general_path_must_see() -> 
         "b1 2-D": (x, y, [p[0], np.ones((1, 4)), p[2], p[3]], 0.1, 1),
         "x 1-D": (np.ones(8), y, params(), 0.1, 1),
         "shared memory": (x, y, shared, 0.1, 1),
-        "x is y": (y, y, [np.ones((2, 4)), np.ones(4), np.ones((4, 2)), np.ones(2)], 0.1, 1),
         "param given twice": (x, y, [p[0], p[1], p[2], p[1]], 0.1, 1),
         "param is x": (sq, sq[:, :2].copy(), [sq, np.ones(3), np.ones((3, 2)), np.ones(2)],
                        0.1, 1),
+        # D = H = O = N = 3: every pair of one ndim could be one object.
+        "w1 is w2": (sq, sq.copy(), [w := np.ones((3, 3)), np.ones(3), w, np.ones(3)], 0.1, 1),
+        "b1 is b2": (sq, sq.copy(), [np.ones((3, 3)), b := np.ones(3), np.ones((3, 3)), b],
+                     0.1, 1),
+        "w2 is y": (sq, sq, [np.ones((3, 3)), np.ones(3), sq, np.ones(3)], 0.1, 1),
+        "w1 is y": (sq.copy(), sq, [sq, np.ones(3), np.ones((3, 3)), np.ones(3)], 0.1, 1),
+        "w2 is x": (sq, sq.copy(), [np.ones((3, 3)), np.ones(3), sq, np.ones(3)], 0.1, 1),
     }
     assert v.ready_mlp_train(x, y, same, 0.1, 1)  # a copy is its own memory
+    # x and y are only read: one array may be both.
+    assert v.ready_mlp_train(y, y, [np.ones((2, 4)), np.ones(4), np.ones((4, 2)), np.ones(2)],
+                             0.1, 1)
     for why, args in cases.items():
         assert not v.ready_mlp_train(*args), why
 

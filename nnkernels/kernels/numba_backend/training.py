@@ -355,23 +355,38 @@ def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, ple
 
 @njit(inline="always", **JIT)
 def _workspaces(x, w1, w2, nc, kind, rows):
-    """What a fused step needs, allocated once per call: working copies w1 (D, H) and w2
-    transposed (O, H), so every loop runs along H; the padded per-chunk partials and
-    workspaces (with their lengths) and the chunks' squared-error sums; the BLOCKED kind's
-    per-chunk block buffers (``rows`` rows each; empty for the other kinds)."""
+    """What a fused step needs, allocated once per call: w1 (D, H) itself and w2 transposed
+    (O, H), so every loop runs along H (w2 (H, 1) is its own transpose: a view; else a copy,
+    written back by :func:`_store_w2`); the padded per-chunk partials and workspaces (with their
+    lengths) and the chunks' squared-error sums; the BLOCKED kind's per-chunk block buffers
+    (``rows`` rows each; one shared empty array for the other kinds).
+
+    Few allocations on purpose: at the seed's size (N = 700, H = 10, 4.5 us a step) each one is
+    paid per call (issue 9: one step through the interface within 1.5x of a step of a long call).
+    """
     d_in, n_hidden = w1.shape
     n_out = w2.shape[1]
     dt = x.dtype
-    wa, wb = w1.copy(), np.ascontiguousarray(w2.T)
+    wb = w2.reshape((1, n_hidden)) if n_out == 1 else np.ascontiguousarray(w2.T)
     plen = (_padded(d_in * n_hidden) + _padded(n_out * n_hidden) + _padded(n_hidden)
             + _padded(n_out))
     wlen = 2 * _padded(n_hidden) + _padded(n_out)
-    r = rows if kind == BLOCKED else 0
-    blk = (np.empty((nc, r, n_hidden), dt), np.empty((nc, r, n_hidden), dt),
-           np.empty((nc, r, n_out), dt), np.empty((nc, d_in if r else 0, n_hidden), dt),
-           np.empty((nc, n_out if r else 0, n_hidden), dt))
-    return (wa, wb, np.zeros(nc * plen, dt), np.zeros(nc * wlen, dt), np.zeros(nc * PAD),
-            plen, wlen, blk)
+    if kind == BLOCKED:
+        blk = (np.empty((nc, rows, n_hidden), dt), np.empty((nc, rows, n_hidden), dt),
+               np.empty((nc, rows, n_out), dt), np.empty((nc, d_in, n_hidden), dt),
+               np.empty((nc, n_out, n_hidden), dt))
+    else:
+        e = np.empty((nc, 0, 0), dt)
+        blk = (e, e, e, e, e)
+    buf = np.zeros(nc * (plen + wlen), dt)
+    return (w1, wb, buf[:nc * plen], buf[nc * plen:], np.zeros(nc * PAD), plen, wlen, blk)
+
+
+@njit(inline="always", **JIT)
+def _store_w2(w2, wb):
+    """Write the transposed working copy (O, H) back into w2 (H, O) (a view when O = 1)."""
+    if w2.shape[1] != 1:
+        w2[:] = wb.T
 
 
 @njit(**JIT)
@@ -392,8 +407,7 @@ def _train(x, y, w1, b1, w2, b2, lr, inv, losses, nc, kind, parallel, rows):
             sq += psq[c * PAD]
         losses[it] = 0.5 * sq / total if total > 0 else 0.0
         _reduce_and_step(wa, b1, wb, b2, lr, part, nc, plen)
-    w1[:] = wa
-    w2[:] = wb.T
+    _store_w2(w2, wb)
 
 
 @njit(**JIT)
@@ -417,23 +431,32 @@ def mlp_train(x: np.ndarray, y: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: 
     """len(losses) fused SGD steps of pred = relu(x @ w1 + b1) @ w2 + b2 (see module doc)."""
     n, d_in = x.shape
     n_hidden, n_out = w2.shape
-    dt = x.dtype.type
-    total = n * n_out
-    # lr and 1 / (N * O) in the array dtype, so that float32 stays float32 in the jitted code.
-    inv = dt(1.0 / total) if total else dt(0.0)
     nc, kind = plan(n, d_in, n_hidden, n_out)
     if nc == 1 and kind != BLOCKED:
-        # Small problems: straight into the serial driver. Every Python step here is paid per
-        # call (the seed's step at N = 700, H = 10 is about 10 us of work).
-        _train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, 1, kind, False, 0)
+        # Small problems: straight into the serial driver, with nothing else done in Python.
+        # Every step here is paid per call (the seed's step at N = 700, H = 10 is 4.5 us).
+        _train_small(x, y, w1, b1, w2, b2, lr, losses, kind)
         return
-    args = (x, y, w1, b1, w2, b2, dt(lr), inv, losses, nc, kind)
+    # lr and 1 / (N * O) in the array dtype, so that float32 stays float32 in the jitted code.
+    dt, total = x.dtype.type, n * n_out
+    args = (x, y, w1, b1, w2, b2, dt(lr), dt(1.0 / total) if total else dt(0.0), losses, nc,
+            kind)
     with single_threaded_blas(kind == BLOCKED):
         if nc > 1:
             scheduling.run(_train_parallel, _train_serial, (x.shape, w2.shape, losses.shape[0]),
                            *args)
         else:
             _train_serial(*args)
+
+
+@njit(**JIT)
+def _train_small(x, y, w1, b1, w2, b2, lr, losses, kind):
+    """:func:`_train` as one serial chunk, lr and 1 / (N * O) cast to the array dtype here:
+    9 arguments to type instead of 13 and no Python arithmetic (0.3-0.5 us a call)."""
+    dt = x.dtype.type
+    total = x.shape[0] * w2.shape[1]
+    inv = dt(1.0 / total) if total else dt(0.0)
+    _train(x, y, w1, b1, w2, b2, dt(lr), inv, losses, 1, kind, False, 0)
 
 
 def _train_serial(*args: object) -> None:
@@ -479,6 +502,8 @@ def warmup() -> None:
                 with single_threaded_blas(kind == BLOCKED):
                     _train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1, kind, parallel,
                            MLP_BLOCK_MIN_ROWS)
+        for kind in (NARROW8, WIDE):
+            _train_small(x, y, *params, 0.1, np.zeros(1), kind)
     warmup_minibatch()
 
 
@@ -856,8 +881,7 @@ def _mb_train_fused(x, y, w1, b1, w2, b2, vels, order, batch_size, lr, momentum,
             _reduce_and_update(wa, b1, wb, b2, vels, lr, momentum, use_momentum, part, nc,
                                plen)
         losses[e] = 0.5 * sq / (n_visit * n_out) if n_out else 0.0
-    w1[:] = wa
-    w2[:] = wb.T
+    _store_w2(w2, wb)
 
 
 def minibatch_kind(batch: int, d_in: int, n_hidden: int, n_out: int) -> int:
