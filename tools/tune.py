@@ -118,8 +118,8 @@ def sweep_parallel(args: argparse.Namespace) -> None:
         out = np.empty_like(u)
         nb = ew.n_chunks(work)
         t = time_contenders({
-            "serial": lambda: ew._map_serial(ew.RELU, u, u, out, out, 0.0, 0.0, False, nb),
-            "parallel": lambda: ew._map_parallel(ew.RELU, u, u, out, out, 0.0, 0.0, False, nb),
+            "serial": lambda: ew._map_serial(ew.RELU, u, u, out, out, 0.0, 0.0, nb),
+            "parallel": lambda: ew._map_parallel(ew.RELU, u, u, out, out, 0.0, 0.0, nb),
         }, args.min_time, args.repeats, settle=0.05)
         h = 10
         x, w = rng.standard_normal((work // h, 1)), rng.standard_normal((1, h))
