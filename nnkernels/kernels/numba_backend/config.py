@@ -67,6 +67,11 @@ BLAS_BLOCK_MAX_ROWS = 512
 # 8 is as fast as 4 or faster (0.5-1.06x of its time) in every cell: 8, and the 4-record kernel
 # was removed (training._chunk_grad_r8 is unrolled by hand for exactly this many records).
 NARROW_RECORDS = 8
+# D = O = 1 with few hidden units: loops along H of length 10 vectorise badly, so up to
+# NARROW_BLOCK_MAX_HIDDEN hidden units the records go in blocks of NARROW_BLOCK_RECORDS, every
+# inner loop running across a block's records (training._narrow_block). (Measurements below.)
+NARROW_BLOCK_RECORDS = 512
+NARROW_BLOCK_MAX_HIDDEN = 64
 # Per-chunk buffers are padded to multiples of this many elements (64 bytes of float64) so that
 # threads updating their own partials never write to one cache line (false sharing measured
 # 1.3x slower at 100,000 x 10).
