@@ -53,20 +53,23 @@ def load_line() -> str:
 
 
 def time_interleaved(funcs: dict[str, Callable[[], object]], min_time: float = 0.2,
-                     repeats: int = 9) -> dict[str, float]:
+                     repeats: int = 9, clock: Callable[[], float] = time.perf_counter
+                     ) -> dict[str, float]:
     """name -> median seconds per call, the contenders taking turns: ``repeats`` rounds, each
     timing one batch of every contender in turn (batches calibrated as in median_time). For
     contenders of one thread pool on a shared machine: a burst of load from elsewhere falls on
-    all of them alike instead of on whichever block it happens to meet."""
+    all of them alike instead of on whichever block it happens to meet. ``clock``:
+    time.thread_time gives the calling thread's CPU seconds instead (serial code on a busy
+    machine: the time it was descheduled does not count)."""
     number = {}
     for name, fn in funcs.items():
         fn()
         n = 1
         while True:
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(n):
                 fn()
-            if time.perf_counter() - t0 >= min_time / repeats or n >= 1 << 20:
+            if clock() - t0 >= min_time / repeats or n >= 1 << 20:
                 break
             n *= 2
         number[name] = n
@@ -74,8 +77,8 @@ def time_interleaved(funcs: dict[str, Callable[[], object]], min_time: float = 0
     for _ in range(repeats):
         for name, fn in funcs.items():
             n = number[name]
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(n):
                 fn()
-            times[name].append((time.perf_counter() - t0) / n)
+            times[name].append((clock() - t0) / n)
     return {name: statistics.median(v) for name, v in times.items()}

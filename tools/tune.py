@@ -330,10 +330,11 @@ def _narrow_problem(n: int, h: int, dtype: type, rng: np.random.Generator
 
 
 def _narrow_grad_pass(x: np.ndarray, y: np.ndarray, init: list[np.ndarray], kind: int,
-                      rows: int) -> Callable[[], object]:
+                      rows: int, serial: bool = False) -> Callable[[], object]:
     """One gradient pass of the fused step's chunk kernels (the chunks of plan(), in parallel
-    when more than one) with the NARROW_BLOCK kind's blocks of ``rows`` records: its workspaces
-    are allocated here, as _workspaces would with config.NARROW_BLOCK_RECORDS = rows."""
+    when more than one unless ``serial``) with the NARROW_BLOCK kind's blocks of ``rows``
+    records: its workspaces are allocated here, as _workspaces would with
+    config.NARROW_BLOCK_RECORDS = rows."""
     from nnkernels.kernels.numba_backend import training as tr
 
     n = x.shape[0]
@@ -347,7 +348,7 @@ def _narrow_grad_pass(x: np.ndarray, y: np.ndarray, init: list[np.ndarray], kind
     part, work, psq = np.zeros(nc * plen, dt), np.zeros(nc * wlen, dt), np.zeros(nc * tr.PAD)
     blk = tuple(np.empty((nc, 0, h), dt) for _ in range(2)) + (np.empty((nc, 0, 1), dt),) + \
         tuple(np.empty((nc, 0, h), dt) for _ in range(2))
-    grads = tr._grads_parallel if nc > 1 else tr._grads_serial
+    grads = tr._grads_parallel if nc > 1 and not serial else tr._grads_serial
     inv = dt.type(1.0 / n)
     return lambda: grads(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen, blk)
 
@@ -362,13 +363,20 @@ def sweep_narrow(args: argparse.Namespace) -> None:
        --narrow-rows (config.NARROW_BLOCK_RECORDS), at --narrow-rows-sizes;
     3. the seed (N = 700, H = 10, the serial path) through the public mlp_train, one step per
        call, as plan() chooses and with plan() sent to the 8-record kernel.
+    --narrow-serial runs plan()'s chunks one after another and times the thread's CPU seconds
+    (the kernels' cost per core, readable on a busy machine where parallel calls stall).
     """
+    import time
+
     from nnkernels.kernels.numba_backend import training as tr
 
     rng = np.random.default_rng(0)
     ns, hs = [int(float(v)) for v in args.narrow_n.split(",")], \
         [int(v) for v in args.narrow_h.split(",")]
-    print(f"threads={args.threads}, {load_line()}; ns per step / (N x H), medians of "
+    serial = args.narrow_serial
+    clock = time.thread_time if serial else time.perf_counter
+    mode = "chunks serially, CPU time of one core" if serial else f"threads={args.threads}"
+    print(f"{mode}, {load_line()}; ns per step / (N x H), medians of "
           f"{args.repeats} interleaved rounds; block/r8 < 1: the record blocks are faster")
     kinds = {"r8": tr.NARROW8, "block": tr.NARROW_BLOCK}
     for dtype in (np.float64, np.float32):
@@ -384,9 +392,10 @@ def sweep_narrow(args: argparse.Namespace) -> None:
                 for label, kind in kinds.items():
                     p = [a.copy() for a in init]
                     funcs[label] = lambda p=p, kind=kind: tr._train(
-                        x, y, *p, dtype(1e-6), dtype(1.0 / n), losses, nc, kind, nc > 1, 0)
-                t = {k: v / steps / (n * h) * 1e9
-                     for k, v in time_interleaved(funcs, args.min_time, args.repeats).items()}
+                        x, y, *p, dtype(1e-6), dtype(1.0 / n), losses, nc, kind,
+                        nc > 1 and not serial, 0)
+                t = {k: v / steps / (n * h) * 1e9 for k, v in
+                     time_interleaved(funcs, args.min_time, args.repeats, clock).items()}
                 chosen = "block" if tr.plan(n, 1, h, 1)[1] == tr.NARROW_BLOCK else "r8"
                 print(f"{dtype.__name__} N={n:>8} H={h:>5} chunks={nc:>2}: r8 {t['r8']:7.3f}  "
                       f"block {t['block']:7.3f}  block/r8 {t['block'] / t['r8']:5.2f}  "
@@ -396,9 +405,10 @@ def sweep_narrow(args: argparse.Namespace) -> None:
     for dtype in (np.float64, np.float32):
         for n, h in _sizes(args.narrow_rows_sizes):
             x, y, init = _narrow_problem(n, h, dtype, rng)
-            funcs = {f"rows={r}": _narrow_grad_pass(x, y, init, tr.NARROW_BLOCK, r) for r in rows}
-            funcs["r8"] = _narrow_grad_pass(x, y, init, tr.NARROW8, 0)
-            t = time_interleaved(funcs, args.min_time, args.repeats)
+            funcs = {f"rows={r}": _narrow_grad_pass(x, y, init, tr.NARROW_BLOCK, r, serial)
+                     for r in rows}
+            funcs["r8"] = _narrow_grad_pass(x, y, init, tr.NARROW8, 0, serial)
+            t = time_interleaved(funcs, args.min_time, args.repeats, clock)
             cells = "  ".join(f"{k} {v / (n * h) * 1e9:6.3f}" for k, v in t.items())
             print(f"{dtype.__name__} N={n:>8} H={h:>5}: {cells}", flush=True)
     print(f"-- the seed through the public API, one step per call, {load_line()}")
@@ -418,7 +428,7 @@ def sweep_narrow(args: argparse.Namespace) -> None:
             p8, pp = [a.copy() for a in init], [a.copy() for a in init]
             t = time_interleaved({"r8": lambda p8=p8: call(0, p8),
                                   "plan": lambda pp=pp: call(limit, pp)},
-                                 args.min_time, max(args.repeats, 15))
+                                 args.min_time, max(args.repeats, 15), clock)
             print(f"{dtype.__name__} N={n:>6} H={h:>4}: r8 {t['r8'] * 1e6:7.2f}us  plan "
                   f"{t['plan'] * 1e6:7.2f}us  plan/r8 {t['plan'] / t['r8']:5.2f}", flush=True)
 
@@ -614,6 +624,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--narrow-rows-sizes", default="700x10,10000x10,1000000x10,100000x32,"
                     "100000x64", help="NxH cells of the block-length table (narrow)")
     ap.add_argument("--narrow-seed", default="700x10", help="NxH cells of the seed table")
+    ap.add_argument("--narrow-serial", action="store_true",
+                    help="narrow: chunks one after another, CPU time of one core")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--min-time", type=float, default=0.2, help="seconds per median")
     ap.add_argument("--mb-problem-only", action="store_true",

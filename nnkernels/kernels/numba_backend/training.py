@@ -459,7 +459,8 @@ def _workspaces(x, w1, w2, nc, kind, rows):
     """What a fused step needs, allocated once per call: working copies w1 (D, H) and w2
     transposed (O, H), so every loop runs along H; the padded per-chunk partials and
     workspaces (with their lengths) and the chunks' squared-error sums; the BLOCKED kind's
-    per-chunk block buffers (``rows`` rows each; empty for the other kinds)."""
+    per-chunk block buffers (``rows`` rows each; empty for the other kinds); the NARROW_BLOCK
+    kind's per-chunk workspace holds its record block (config.NARROW_BLOCK_RECORDS)."""
     d_in, n_hidden = w1.shape
     n_out = w2.shape[1]
     dt = x.dtype
@@ -468,13 +469,15 @@ def _workspaces(x, w1, w2, nc, kind, rows):
             + _padded(n_out))
     wlen = 2 * _padded(n_hidden) + _padded(n_out)
     if kind == NARROW_BLOCK:
-        wlen = narrow_block_wlen(NARROW_BLOCK_RECORDS)
+        # No longer than the longest chunk (the same blocks, less to allocate for small N).
+        wlen = narrow_block_wlen(min(NARROW_BLOCK_RECORDS, max(1, -(-x.shape[0] // nc))))
     r = rows if kind == BLOCKED else 0
     blk = (np.empty((nc, r, n_hidden), dt), np.empty((nc, r, n_hidden), dt),
            np.empty((nc, r, n_out), dt), np.empty((nc, d_in if r else 0, n_hidden), dt),
            np.empty((nc, n_out if r else 0, n_hidden), dt))
-    return (wa, wb, np.zeros(nc * plen, dt), np.zeros(nc * wlen, dt), np.zeros(nc * PAD),
-            plen, wlen, blk)
+    # The record blocks' workspace is written before it is read: not zeroed.
+    work = np.empty(nc * wlen, dt) if kind == NARROW_BLOCK else np.zeros(nc * wlen, dt)
+    return (wa, wb, np.zeros(nc * plen, dt), work, np.zeros(nc * PAD), plen, wlen, blk)
 
 
 @njit(**JIT)
