@@ -9,11 +9,10 @@ predictions, errors and x * error live in a small workspace, each hidden unit's 
 broadcast over the block), up to config.NARROW_BLOCK_MAX_HIDDEN hidden units; wider layers take
 several records per inner iteration along H (config.NARROW_RECORDS). Both recompute the hidden
 pre-activation in the backward loop (one FMA) rather than storing and reloading it. The records
-are split into a fixed number of
-chunks that depends on the shape only; each chunk accumulates its own gradient partial and the
-partials are summed in chunk order, so the result is bitwise the same for any thread count and
-whether the chunks run in parallel or one after another. The iteration loop runs inside the
-jitted code: one call does many steps.
+are split into a fixed number of chunks that depends on the shape only; each chunk accumulates
+its own gradient partial and the partials are summed in chunk order, so the result is bitwise
+the same for any thread count and whether the chunks run in parallel or one after another. The
+iteration loop runs inside the jitted code: one call does many steps.
 """
 
 from __future__ import annotations
