@@ -50,3 +50,35 @@ def load_line() -> str:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return f"load {load:.2f} on {os.cpu_count()} cores"
+
+
+def time_interleaved(funcs: dict[str, Callable[[], object]], min_time: float = 0.2,
+                     repeats: int = 9, clock: Callable[[], float] = time.perf_counter
+                     ) -> dict[str, float]:
+    """name -> median seconds per call, the contenders taking turns: ``repeats`` rounds, each
+    timing one batch of every contender in turn (batches calibrated as in median_time). For
+    contenders of one thread pool on a shared machine: a burst of load from elsewhere falls on
+    all of them alike instead of on whichever block it happens to meet. ``clock``:
+    time.thread_time gives the calling thread's CPU seconds instead (serial code on a busy
+    machine: the time it was descheduled does not count)."""
+    number = {}
+    for name, fn in funcs.items():
+        fn()
+        n = 1
+        while True:
+            t0 = clock()
+            for _ in range(n):
+                fn()
+            if clock() - t0 >= min_time / repeats or n >= 1 << 20:
+                break
+            n *= 2
+        number[name] = n
+    times: dict[str, list[float]] = {name: [] for name in funcs}
+    for _ in range(repeats):
+        for name, fn in funcs.items():
+            n = number[name]
+            t0 = clock()
+            for _ in range(n):
+                fn()
+            times[name].append((clock() - t0) / n)
+    return {name: statistics.median(v) for name, v in times.items()}

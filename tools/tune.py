@@ -6,7 +6,7 @@
     python tools/tune.py conv       # conv2d numpy / numba / torch at the convolution shapes
     python tools/tune.py mlp        # mlp_train time per step, numpy vs numba
     python tools/tune.py sharing    # each kernel idle / serial / after numpy BLAS / busy core
-    python tools/tune.py narrow     # D = O = 1 fused step: 8 records per iteration vs one
+    python tools/tune.py narrow     # D = O = 1 fused step: record blocks vs 8 records along H
     python tools/tune.py blocked    # wide fused step: per record vs BLAS blocks (MLP_BLAS_*)
     python tools/tune.py minibatch  # mini-batch epochs: numba / numpy / sklearn (MINIBATCH_*)
     python tools/tune.py all --smoke    # every sweep at tiny sizes (CI: the script works)
@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from timing import load_line, median_time, time_contenders  # noqa: E402
+from timing import load_line, median_time, time_contenders, time_interleaved  # noqa: E402
 
 import nnkernels  # noqa: E402
 
@@ -319,25 +319,118 @@ def _fused_kinds(x: np.ndarray, y: np.ndarray, init: list[np.ndarray], kinds: di
     return {k: v / steps for k, v in t.items()}
 
 
+def _narrow_problem(n: int, h: int, dtype: type, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The seed's regression (y = x**3 + noise on [-1.7, 1.7]) and a start for H hidden units."""
+    x = np.linspace(-1.7, 1.7, n).reshape(-1, 1).astype(dtype)
+    y = (x**3 + 0.1 * rng.standard_normal((n, 1))).astype(dtype)
+    init = [a.astype(dtype) for a in (rng.standard_normal((1, h)), rng.uniform(-1, 1, h),
+                                      rng.standard_normal((h, 1)) / np.sqrt(h), np.zeros(1))]
+    return x, y, init
+
+
+def _narrow_grad_pass(x: np.ndarray, y: np.ndarray, init: list[np.ndarray], kind: int,
+                      rows: int, serial: bool = False) -> Callable[[], object]:
+    """One gradient pass of the fused step's chunk kernels (the chunks of plan(), in parallel
+    when more than one unless ``serial``) with the NARROW_BLOCK kind's blocks of ``rows``
+    records: its workspaces are allocated here, as _workspaces would with
+    config.NARROW_BLOCK_RECORDS = rows."""
+    from nnkernels.kernels.numba_backend import training as tr
+
+    n = x.shape[0]
+    h = init[2].shape[0]
+    dt = x.dtype
+    nc = tr.plan(n, 1, h, 1)[0]
+    wa, b1, wb, b2 = init[0].copy(), init[1].copy(), np.ascontiguousarray(init[2].T), init[3]
+    plen = 3 * tr._padded(h) + tr._padded(1)
+    wlen = tr.narrow_block_wlen(rows) if kind == tr.NARROW_BLOCK else 2 * tr._padded(h) + \
+        tr._padded(1)
+    part, work, psq = np.zeros(nc * plen, dt), np.zeros(nc * wlen, dt), np.zeros(nc * tr.PAD)
+    blk = tuple(np.empty((nc, 0, h), dt) for _ in range(2)) + (np.empty((nc, 0, 1), dt),) + \
+        tuple(np.empty((nc, 0, h), dt) for _ in range(2))
+    grads = tr._grads_parallel if nc > 1 and not serial else tr._grads_serial
+    inv = dt.type(1.0 / n)
+    return lambda: grads(kind, x, y, wa, b1, wb, b2, inv, part, work, psq, nc, plen, wlen, blk)
+
+
 def sweep_narrow(args: argparse.Namespace) -> None:
-    """D = O = 1 fused step per (N x H): one record at a time vs 4 vs 8 per inner iteration."""
+    """D = O = 1 fused step per (N x H): blocks of records (NARROW_BLOCK) vs 8 records along H.
+
+    Three tables, every contender timed in turns (time_interleaved) in one process:
+    1. ns per step / (N x H) of _train with each kind forced, over --narrow-n x --narrow-h
+       (config.NARROW_BLOCK_MAX_HIDDEN: the largest H where the record blocks win);
+    2. ns per gradient pass / (N x H) of the record-block kernel for each block length of
+       --narrow-rows (config.NARROW_BLOCK_RECORDS), at --narrow-rows-sizes;
+    3. the seed (N = 700, H = 10, the serial path) through the public mlp_train, one step per
+       call, as plan() chooses and with plan() sent to the 8-record kernel.
+    --narrow-serial runs plan()'s chunks one after another and times the thread's CPU seconds
+    (the kernels' cost per core, readable on a busy machine where parallel calls stall).
+    """
+    import time
+
     from nnkernels.kernels.numba_backend import training as tr
 
     rng = np.random.default_rng(0)
-    print(f"threads={args.threads}, {load_line()}; ns per step / (N x H)")
-    kinds = {"wide": tr.WIDE, "r8": tr.NARROW8}
+    ns, hs = [int(float(v)) for v in args.narrow_n.split(",")], \
+        [int(v) for v in args.narrow_h.split(",")]
+    serial = args.narrow_serial
+    clock = time.thread_time if serial else time.perf_counter
+    mode = "chunks serially, CPU time of one core" if serial else f"threads={args.threads}"
+    print(f"{mode}, {load_line()}; ns per step / (N x H), medians of "
+          f"{args.repeats} interleaved rounds; block/r8 < 1: the record blocks are faster")
+    kinds = {"r8": tr.NARROW8, "block": tr.NARROW_BLOCK}
     for dtype in (np.float64, np.float32):
-        for n, h in _sizes(args.mlp_sizes):
-            x = np.linspace(-1.7, 1.7, n).reshape(-1, 1).astype(dtype)
-            y = (x**3 + 0.1 * rng.standard_normal((n, 1))).astype(dtype)
-            init = [a.astype(dtype) for a in (rng.standard_normal((1, h)), rng.uniform(-1, 1, h),
-                                              rng.standard_normal((h, 1)) / np.sqrt(h),
-                                              np.zeros(1))]
-            t = _fused_kinds(x, y, init, kinds, args)
-            cells = "  ".join(f"{k} {v / (n * h) * 1e9:7.3f}" for k, v in t.items())
-            print(f"{dtype.__name__} N={n:>8} H={h:>5}: {cells}  "
-                  f"r8/wide {t['r8'] / t['wide']:5.2f}",
-                  flush=True)
+        for n in ns:
+            for h in hs:
+                if n * h > args.narrow_max_work:
+                    continue
+                x, y, init = _narrow_problem(n, h, dtype, rng)
+                nc = tr.plan(n, 1, h, 1)[0]
+                steps = max(1, min(args.max_steps, int(2e6 / (n * h))))
+                losses = np.zeros(steps)
+                funcs = {}
+                for label, kind in kinds.items():
+                    p = [a.copy() for a in init]
+                    funcs[label] = lambda p=p, kind=kind: tr._train(
+                        x, y, *p, dtype(1e-6), dtype(1.0 / n), losses, nc, kind,
+                        nc > 1 and not serial, 0)
+                t = {k: v / steps / (n * h) * 1e9 for k, v in
+                     time_interleaved(funcs, args.min_time, args.repeats, clock).items()}
+                chosen = "block" if tr.plan(n, 1, h, 1)[1] == tr.NARROW_BLOCK else "r8"
+                print(f"{dtype.__name__} N={n:>8} H={h:>5} chunks={nc:>2}: r8 {t['r8']:7.3f}  "
+                      f"block {t['block']:7.3f}  block/r8 {t['block'] / t['r8']:5.2f}  "
+                      f"(plan: {chosen})  {load_line()}", flush=True)
+    rows = [int(v) for v in args.narrow_rows.split(",")]
+    print(f"-- record-block length (one gradient pass, ns / (N x H)), {load_line()}")
+    for dtype in (np.float64, np.float32):
+        for n, h in _sizes(args.narrow_rows_sizes):
+            x, y, init = _narrow_problem(n, h, dtype, rng)
+            funcs = {f"rows={r}": _narrow_grad_pass(x, y, init, tr.NARROW_BLOCK, r, serial)
+                     for r in rows}
+            funcs["r8"] = _narrow_grad_pass(x, y, init, tr.NARROW8, 0, serial)
+            t = time_interleaved(funcs, args.min_time, args.repeats, clock)
+            cells = "  ".join(f"{k} {v / (n * h) * 1e9:6.3f}" for k, v in t.items())
+            print(f"{dtype.__name__} N={n:>8} H={h:>5}: {cells}", flush=True)
+    print(f"-- the seed through the public API, one step per call, {load_line()}")
+    be = nnkernels.get_backend("numba")
+    limit = tr.NARROW_BLOCK_MAX_HIDDEN
+    for dtype in (np.float64, np.float32):
+        for n, h in _sizes(args.narrow_seed):
+            x, y, init = _narrow_problem(n, h, dtype, rng)
+
+            def call(max_hidden: int, p: list[np.ndarray]) -> None:
+                tr.NARROW_BLOCK_MAX_HIDDEN = max_hidden
+                try:
+                    be.mlp_train(x, y, p, 1e-6, 1)
+                finally:
+                    tr.NARROW_BLOCK_MAX_HIDDEN = limit
+
+            p8, pp = [a.copy() for a in init], [a.copy() for a in init]
+            t = time_interleaved({"r8": lambda p8=p8: call(0, p8),
+                                  "plan": lambda pp=pp: call(limit, pp)},
+                                 args.min_time, max(args.repeats, 15), clock)
+            print(f"{dtype.__name__} N={n:>6} H={h:>4}: r8 {t['r8'] * 1e6:7.2f}us  plan "
+                  f"{t['plan'] * 1e6:7.2f}us  plan/r8 {t['plan'] / t['r8']:5.2f}", flush=True)
 
 
 def sweep_blocked(args: argparse.Namespace) -> None:
@@ -521,6 +614,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mlp-sizes", default="700x10,10000x100,10000x1000,100000x10")
     ap.add_argument("--sharing-sizes", default="10000x10,10000x100,10000x1000,100000x10,"
                     "100000x100,100000x1000,1000000x10,1000000x100", help="NxH cells (sharing)")
+    ap.add_argument("--narrow-n", default="700,1e4,1e5,1e6", help="N values (narrow)")
+    ap.add_argument("--narrow-h", default="4,8,10,16,24,32,48,64,96,128,256",
+                    help="H values (narrow)")
+    ap.add_argument("--narrow-max-work", type=float, default=1e8,
+                    help="narrow: skip cells with N x H above this")
+    ap.add_argument("--narrow-rows", default="64,128,256,512,1024",
+                    help="record-block lengths compared (narrow)")
+    ap.add_argument("--narrow-rows-sizes", default="700x10,10000x10,1000000x10,100000x32,"
+                    "100000x64", help="NxH cells of the block-length table (narrow)")
+    ap.add_argument("--narrow-seed", default="700x10", help="NxH cells of the seed table")
+    ap.add_argument("--narrow-serial", action="store_true",
+                    help="narrow: chunks one after another, CPU time of one core")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--min-time", type=float, default=0.2, help="seconds per median")
     ap.add_argument("--mb-problem-only", action="store_true",
@@ -547,6 +652,8 @@ def main(argv: list[str] | None = None) -> int:
                            (4_000, (1, 4, 4, 1), 16)]
     if args.smoke:
         args.sizes, args.mlp_sizes, args.kernels = "50x3", "50x3", ",".join(DENSE_KERNELS)
+        args.narrow_n, args.narrow_h, args.narrow_rows = "50", "3", "16,32"
+        args.narrow_rows_sizes = args.narrow_seed = "50x3"
         args.sharing_sizes = "50x3"
         args.n, args.hidden, args.depths, args.works = 64, (3,), (2, 16), (1_000,)
         args.conv_shapes = [(2, 1, 6, 6, 2, 3, 1, 1), (2, 2, 7, 7, 2, 3, 2, 0)]

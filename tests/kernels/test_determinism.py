@@ -74,10 +74,11 @@ def test_conv2d_numba_bitwise_equal_for_any_thread_count():
 
 @pytest.mark.parametrize("n,d,h", [(700, 2, 24), (5_000, 2, 24), (30_000, 2, 12), (5_000, 2, 64),
                                    (30_001, 1, 12), (5_003, 1, 1000), (699, 1, 100),
-                                   (6_001, 32, 64)])
+                                   (6_001, 32, 64), (100_003, 1, 1), (20_011, 1, 3),
+                                   (40_009, 1, 10), (7_001, 1, 64), (700, 1, 10)])
 def test_mlp_train_bitwise_equal_for_any_thread_count(n, d, h, dtype) -> None:
-    # d = 1: the narrow (register-blocked) kernel, serial and in parallel chunks; d = 32: the
-    # BLAS row-block kernel.
+    # d = 1: the record-block kernel (h <= config.NARROW_BLOCK_MAX_HIDDEN) and the narrow
+    # register-blocked one, serial and in parallel chunks; d = 32: the BLAS row-block kernel.
     x, y, params = mlp_problem(n, d, h, 1, dtype)
     be = nnkernels.get_backend("numba")
     before = nnkernels.get_num_threads()

@@ -70,6 +70,108 @@ def test_narrow_kernel_large_h(shape, dtype) -> None:
     _compare(shape[0], 1, shape[1], 1, dtype, steps=2)
 
 
+
+# -- D = O = 1 with few hidden units: the record-block kernel (NARROW_BLOCK) ---------------------
+# Numbers of records around the block length (config.NARROW_BLOCK_RECORDS): fewer than one
+# block, one exactly, one and a record, several with a ragged last block; hidden widths from 1
+# to the kind's limit. numba_cfg is None without numba (the numpy reference alone is compared).
+try:
+    from nnkernels.kernels.numba_backend import config as numba_cfg
+    from nnkernels.kernels.numba_backend import training as numba_training
+except ImportError:  # pragma: no cover - numba missing
+    numba_cfg = numba_training = None
+_ROWS = numba_cfg.NARROW_BLOCK_RECORDS if numba_cfg else 512
+_MAX_H = numba_cfg.NARROW_BLOCK_MAX_HIDDEN if numba_cfg else 64
+_BLOCK_N = [1, 2, 7, _ROWS - 1, _ROWS, _ROWS + 1, 2 * _ROWS + 3, 3 * _ROWS + _ROWS // 2]
+_BLOCK_H = sorted({1, 2, 3, 10, _MAX_H // 2 + 1, _MAX_H})
+
+
+@pytest.mark.parametrize("h", _BLOCK_H)
+@pytest.mark.parametrize("n", _BLOCK_N)
+def test_record_block_kernel_matches_reference(n, h, dtype) -> None:
+    if numba_training is not None:
+        assert numba_training.plan(n, 1, h, 1)[1] == numba_training.NARROW_BLOCK
+    _compare(n, 1, h, 1, dtype, steps=2)
+
+
+@given(n=st.integers(0, 3 * _ROWS + 7), h=st.integers(1, _MAX_H),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_record_block_kernel_matches_reference_any_shape(n, h, dtype) -> None:
+    # Any number of blocks and any ragged last block (the other hypothesis tests of D = O = 1
+    # stay below one block of records).
+    _compare(n, 1, h, 1, dtype, steps=2)
+
+
+@pytest.mark.parametrize("n,h", [(60_011, 1), (20_011, 3), (30_001, 10), (9_999, _MAX_H)],
+                         ids=str)
+def test_record_block_kernel_parallel_chunks(n, h, dtype) -> None:
+    # Above the serial threshold: several chunks, none a multiple of the block length.
+    if numba_training is not None:
+        assert numba_training.plan(n, 1, h, 1)[0] > 1
+    _compare(n, 1, h, 1, dtype, steps=2)
+
+
+def test_plan_kinds_of_the_narrow_network() -> None:
+    if numba_training is None:
+        pytest.skip("numba is not installed")
+    tr = numba_training
+    for n in (0, 1, 700, 10**6):
+        assert tr.plan(n, 1, 1, 1)[1] == tr.plan(n, 1, _MAX_H, 1)[1] == tr.NARROW_BLOCK
+        assert tr.plan(n, 1, _MAX_H + 1, 1)[1] == tr.NARROW8
+        assert tr.plan(n, 2, 10, 1)[1] != tr.NARROW_BLOCK
+        assert tr.plan(n, 1, 10, 2)[1] != tr.NARROW_BLOCK
+
+
+@pytest.mark.parametrize("n,h", [(3, 10), (_ROWS + 5, 3), (40_003, 10), (25_000, _MAX_H)],
+                         ids=str)
+def test_record_block_kernel_serial_and_parallel_drivers_agree_bitwise(n, h, dtype) -> None:
+    # The same chunks run one after another or in parallel give the same bits, and so does
+    # either against a 1-thread parallel run.
+    if numba_training is None:
+        pytest.skip("numba is not installed")
+    import numba
+
+    tr = numba_training
+    x, y, params = mlp_problem(n, 1, h, 1, dtype)
+    nc = max(2, tr.plan(n, 1, h, 1)[0]) if n > 1 else 1
+    runs = []
+    before = numba.get_num_threads()
+    try:
+        for parallel, threads in [(False, 1), (True, 1), (True, numba.config.NUMBA_NUM_THREADS)]:
+            numba.set_num_threads(threads)
+            p = [a.copy() for a in params]
+            losses = np.zeros(3)
+            tr._train(x, y, *p, dtype(0.05), dtype(1.0 / n), losses, nc, tr.NARROW_BLOCK,
+                      parallel, 0)
+            runs.append((losses.tobytes(), b"".join(a.tobytes() for a in p)))
+    finally:
+        numba.set_num_threads(before)
+    assert runs[0] == runs[1] == runs[2]
+
+
+@pytest.mark.parametrize("where", ["x", "y", "w1", "b1", "w2"])
+@pytest.mark.parametrize("n", [40, 2 * _ROWS + 9])
+def test_record_block_kernel_nan_propagates(backend, where, n) -> None:
+    # A NaN in any input reaches the loss and the output layer after one step (the record in
+    # the last, ragged block), and every prediction after two.
+    for h in (1, 10, _MAX_H):
+        x, y, params = mlp_problem(n, 1, h, 1, np.float64)
+        r = n - 2
+        if where == "x":
+            x[r, 0] = np.nan
+        elif where == "y":
+            y[r, 0] = np.nan
+        else:
+            params[{"w1": 0, "b1": 1, "w2": 2}[where]].reshape(-1)[h // 2] = np.nan
+        p = [a.copy() for a in params]
+        losses = backend.mlp_train(x, y, p, 0.1, 1)
+        assert np.isnan(losses).all()
+        assert np.isnan(p[3]).all()
+        assert np.isnan(p[2]).all()
+        losses = backend.mlp_train(x, y, p, 0.1, 1)
+        assert np.isnan(losses).all()
+
+
 # Wide D and O: the BLAS row-block kernel, serial and parallel, with a ragged last block.
 @pytest.mark.parametrize("shape", [(7, 16, 40, 3), (1_500, 64, 256, 10), (4_099, 12, 96, 4),
                                    (300, 7, 33, 1)], ids=str)
@@ -273,7 +375,8 @@ def _grad_compare(n, d, h, o, dtype) -> None:
 
 @pytest.mark.parametrize("shape", [(0, 1, 10, 1), (1, 1, 10, 1), (3, 2, 5, 2), (700, 1, 10, 1),
                                    (257, 4, 33, 3), (20_000, 1, 16, 1), (20_000, 2, 64, 1),
-                                   (6, 0, 3, 1), (6, 2, 3, 0), (6, 2, 0, 1)], ids=str)
+                                   (6, 0, 3, 1), (6, 2, 3, 0), (6, 2, 0, 1), (1_537, 1, 3, 1),
+                                   (30_001, 1, 64, 1), (9_001, 1, 200, 1)], ids=str)
 def test_mlp_grad_matches_reference(shape, dtype) -> None:
     _grad_compare(*shape, dtype)
 

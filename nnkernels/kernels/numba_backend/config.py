@@ -67,6 +67,38 @@ BLAS_BLOCK_MAX_ROWS = 512
 # 8 is as fast as 4 or faster (0.5-1.06x of its time) in every cell: 8, and the 4-record kernel
 # was removed (training._chunk_grad_r8 is unrolled by hand for exactly this many records).
 NARROW_RECORDS = 8
+# D = O = 1 with few hidden units: loops along H of length 10 vectorise badly, so up to
+# NARROW_BLOCK_MAX_HIDDEN hidden units the records go in blocks of NARROW_BLOCK_RECORDS, every
+# inner loop running across a block's records (training._narrow_block; LLVM picks 256-bit
+# vectors here, 4 float64 or 8 float32 lanes). tools/tune.py narrow --narrow-serial (plan()'s
+# chunks one after another, CPU seconds of the one thread: the other agent's fits kept both
+# cores busy, load 2.6-2.8, and stalled every parallel call), ns per step / (N x H), 8 records
+# along H -> record blocks:
+#   float64 N = 1e6: H=4 0.796 -> 0.397, H=10 0.557 -> 0.293, H=16 0.408 -> 0.300, H=32 0.341
+#           -> 0.291, H=64 0.314 -> 0.270, H=96 0.319 -> 0.268;
+#           N = 700 (the serial seed path): H=4 0.943 -> 0.636, H=10 0.657 -> 0.399, H=32
+#           0.341 -> 0.306, H=64 0.330 -> 0.300;
+#   float32 N = 1e6: H=4 1.323 -> 0.209, H=10 0.508 -> 0.160, H=16 0.278 -> 0.147, H=32 0.203
+#           -> 0.132, H=64 0.165 -> 0.126, H=96 0.154 -> 0.129;
+#           N = 700: H=4 1.661 -> 0.527, H=10 0.617 -> 0.296, H=32 0.246 -> 0.187, H=64 0.185
+#           -> 0.164.
+# Over N in {700, 1e4, 1e5, 1e6} and H in {4, 8, 10, 16, 24, 32, 48, 64} the blocks take
+# 0.16-0.97 of the time in all 64 cells. Above 64 they lose where the chunks are short (N =
+# 700, H = 96-1024: 1.09-2.35x, 4-16 chunks of 44-175 records), tie at N = 1e4 (0.97-1.09x,
+# float32 H >= 256 the slower) and win by 6-16% at N >= 1e5: NARROW_BLOCK_MAX_HIDDEN = 64,
+# the H up to which they won in every cell (a rule on the chunk length could take the larger
+# H at large N; not done). The seed
+# through the public mlp_train (700 x 10, one step per call): float64 9.34 -> 7.49 us, float32
+# 9.08 -> 6.79 us. Block length (one gradient pass, two runs, ns / (N x H), 64 / 128 / 256 /
+# 512 / 1024 records): float64 700 x 10 0.68 / 0.63 / 0.60 / 0.57 / 0.64, 1e5 x 64 0.38 / 0.31
+# / 0.28 / 0.28 / 0.34, 1e6 x 10 0.38 / 0.34 / 0.39 / 0.40 / 0.39 then - / 0.42 / 0.42 / 0.43 /
+# 0.35; float32 1e4 x 10 0.29 / 0.25 / 0.23 / 0.22 / 0.22, 1e5 x 32 0.21 / 0.20 / 0.17 / 0.15
+# / 0.18, 1e6 x 10 0.26 / 0.22 / 0.18 / 0.20 / 0.17 then - / 0.21 / 0.19 / 0.21 / 0.18. 64 is
+# the slowest or near it everywhere; 256 to 1024 differ by less than the noise of runs beside
+# the other agent's fits (the same cell moved 15-20% between runs). 512: three arrays of 4 KiB
+# (float64) per chunk, in L1 with the block's x and y.
+NARROW_BLOCK_RECORDS = 512
+NARROW_BLOCK_MAX_HIDDEN = 64
 # Per-chunk buffers are padded to multiples of this many elements (64 bytes of float64) so that
 # threads updating their own partials never write to one cache line (false sharing measured
 # 1.3x slower at 100,000 x 10).

@@ -3,14 +3,16 @@
 pred = relu(x @ w1 + b1) @ w2 + b2 with x (N, D), y (N, O), w1 (D, H), b1 (H,), w2 (H, O),
 b2 (O,). One step walks the records once: the hidden activations of a record live in an (H,)
 workspace (or in registers) only, so no (N, H) intermediate is ever built. Every loop runs
-along the hidden units (w2 is kept transposed) and vectorises. The seed's shape (D = O = 1,
-any H) takes several records per inner iteration (config.NARROW_RECORDS), each weight loaded
-once for all of them, and recomputes the hidden pre-activation in the backward loop (one FMA)
-rather than storing and reloading it. The records are split into a fixed number of
-chunks that depends on the shape only; each chunk accumulates its own gradient partial and the
-partials are summed in chunk order, so the result is bitwise the same for any thread count and
-whether the chunks run in parallel or one after another. The iteration loop runs inside the
-jitted code: one call does many steps.
+along the hidden units (w2 is kept transposed) and vectorises. The seed's shape (D = O = 1)
+runs its loops across records instead, in blocks of config.NARROW_BLOCK_RECORDS (a block's
+predictions, errors and x * error live in a small workspace, each hidden unit's weights are
+broadcast over the block), up to config.NARROW_BLOCK_MAX_HIDDEN hidden units; wider layers take
+several records per inner iteration along H (config.NARROW_RECORDS). Both recompute the hidden
+pre-activation in the backward loop (one FMA) rather than storing and reloading it. The records
+are split into a fixed number of chunks that depends on the shape only; each chunk accumulates
+its own gradient partial and the partials are summed in chunk order, so the result is bitwise
+the same for any thread count and whether the chunks run in parallel or one after another. The
+iteration loop runs inside the jitted code: one call does many steps.
 """
 
 from __future__ import annotations
@@ -38,12 +40,16 @@ from .config import (
     MLP_BLOCK_ELEMENTS,
     MLP_BLOCK_MAX_ROWS,
     MLP_BLOCK_MIN_ROWS,
+    NARROW_BLOCK_MAX_HIDDEN,
+    NARROW_BLOCK_RECORDS,
 )
 
-# The chunk kernels: NARROW8 (D = O = 1, any H: 8 records per inner iteration in registers,
-# see config.NARROW_RECORDS), WIDE (one record at a time, any D and O) and
-# BLOCKED (row blocks through BLAS, wide D and O, see config.MLP_BLAS_MIN_WIDTH).
-WIDE, NARROW8, BLOCKED = 2, 3, 4
+# The chunk kernels: NARROW_BLOCK (D = O = 1, H up to config.NARROW_BLOCK_MAX_HIDDEN: loops
+# across blocks of records, see config.NARROW_BLOCK_RECORDS), NARROW8 (D = O = 1, any H: 8
+# records per inner iteration in registers, loops along H, see config.NARROW_RECORDS), WIDE (one
+# record at a time, any D and O) and BLOCKED (row blocks through BLAS, wide D and O, see
+# config.MLP_BLAS_MIN_WIDTH).
+WIDE, NARROW8, BLOCKED, NARROW_BLOCK = 2, 3, 4, 5
 PAD = CACHE_LINE_ELEMENTS
 
 
@@ -175,6 +181,86 @@ def _chunk_grad_r8(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2)
     sq_t, gb_t = _tail_narrow(x, y, w, bb, v, b2, inv, r, stop, gw, gb1, gv2)
     gb2[0] += gb + gb_t
     return sq + sq_t
+
+
+@njit(inline="always", **JIT_FAST)
+def _narrow_block(x1, y1, w, bb, v, c2, inv, r, m, gw, gb1, gv2, p, g, xg):
+    """Records [r, r + m) of x1, y1 (N,), m <= len(p): their gradient added into gw, gb1, gv2
+    (H,); return (sum e**2, sum g). Every inner loop runs across the m records (contiguous, so
+    it vectorises whatever H is); p, g, xg (at least m each) hold the block's predictions,
+    output errors g = e * inv and x * g.
+
+    The backward pass needs two masked sums per hidden unit j over the records where
+    u = b1[j] + x * w1[j] > 0: S1 = sum g and S0 = sum x * g. Then gb1[j] = w2[j] * S1,
+    gw1[j] = w2[j] * S0 and gw2[j] = sum relu(u) * g = b1[j] * S1 + w1[j] * S0 (relu(u) is
+    b1[j] + x * w1[j] where the mask is open): one FMA, one compare and two masked adds per
+    record and unit.
+    """
+    n_hidden = w.shape[0]
+    zero = inv - inv
+    xb = x1[r:r + m]
+    yb = y1[r:r + m]
+    for i in range(m):
+        p[i] = c2
+    for j in range(n_hidden):
+        wv, bv, vv = w[j], bb[j], v[j]
+        for i in range(m):
+            u = bv + xb[i] * wv
+            # relu that lets NaN through (like np.maximum): u < 0 is False for NaN.
+            p[i] += (zero if u < zero else u) * vv
+    sq = 0.0
+    gb = zero
+    for i in range(m):
+        e = p[i] - yb[i]
+        sq += float(e) * float(e)
+        gi = e * inv
+        g[i] = gi
+        xg[i] = xb[i] * gi
+        gb += gi
+    for j in range(n_hidden):
+        wv, bv, vv = w[j], bb[j], v[j]
+        s1 = zero
+        s0 = zero
+        for i in range(m):
+            u = bv + xb[i] * wv
+            # Closed for 0 and NaN, where the ReLU's gradient is 0. Written as a conditional
+            # add (not an add of a select) so that it compiles to a masked add.
+            s1 = s1 + g[i] if u > zero else s1
+            s0 = s0 + xg[i] if u > zero else s0
+        gv2[j] += bv * s1 + wv * s0
+        gb1[j] += vv * s1
+        gw[j] += vv * s0
+    return sq, gb
+
+
+@njit(**JIT_FAST)
+def _chunk_grad_block(x, y, w1, b1, w2t, b2, inv, start, stop, gw1, gb1, gw2t, gb2, p, g, xg):
+    """D = O = 1, small H: the gradient of records [start, stop) in blocks of len(p) records
+    (the last one shorter), loops across the records of a block (_narrow_block)."""
+    w, bb, v = w1[0], b1, w2t[0]
+    gw, gv2 = gw1[0], gw2t[0]
+    zero = inv - inv
+    # Flat views of x, y (N, 1), so that the block loops load vectors (the callers pass
+    # C-contiguous arrays; any other layout is copied here).
+    x1 = np.ascontiguousarray(x).reshape(x.shape[0])
+    y1 = np.ascontiguousarray(y).reshape(y.shape[0])
+    rows = p.shape[0]
+    c2 = b2[0]
+    sq = 0.0
+    gb = zero
+    r = start
+    while r < stop:
+        m = min(rows, stop - r)
+        bsq, bgb = _narrow_block(x1, y1, w, bb, v, c2, inv, r, m, gw, gb1, gv2, p, g, xg)
+        sq += bsq
+        gb += bgb
+        r += m
+    # The ReLU's output times an error that is NaN (or inf) is NaN in the reference even where
+    # the mask is closed; the masked sums above skip those records, this puts the NaN back.
+    for j in range(gv2.shape[0]):
+        gv2[j] += zero * gb
+    gb2[0] += gb
+    return sq
 
 
 @njit(**JIT_FAST)
@@ -346,11 +432,25 @@ def _chunk_grad(kind, x, y, wa, b1, wb, b2, inv, start, stop, part, work, c, ple
     gw1, gw2t, gb1, gb2, a, s, g = _chunk_views(part, work, c, d_in, n_hidden, n_out, plen, wlen)
     if kind == NARROW8:
         return _chunk_grad_r8(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2)
+    if kind == NARROW_BLOCK:
+        # The chunk's workspace holds three arrays of the block's length and a spare line.
+        rows = (wlen - PAD) // 3
+        o = c * wlen
+        return _chunk_grad_block(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2,
+                                 work[o:o + rows], work[o + rows:o + 2 * rows],
+                                 work[o + 2 * rows:o + 3 * rows])
     if kind == BLOCKED:
         hb, db, pb, t1, t2 = blk
         return _chunk_grad_blocked(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2,
                                    hb[c], db[c], pb[c], t1[c], t2[c])
     return _chunk_grad_wide(x, y, wa, b1, wb, b2, inv, start, stop, gw1, gb1, gw2t, gb2, a, s, g)
+
+
+@njit(**JIT)
+def narrow_block_wlen(rows):
+    """Per-chunk workspace length of the NARROW_BLOCK kind with blocks of ``rows`` records:
+    three arrays of that length and a spare cache line (_chunk_grad reads ``rows`` back)."""
+    return 3 * rows + PAD
 
 
 @njit(inline="always", **JIT)
@@ -359,10 +459,12 @@ def _workspaces(x, w1, w2, nc, kind, rows):
     (O, H), so every loop runs along H (w2 (H, 1) is its own transpose: a view; else a copy,
     written back by :func:`_store_w2`); the padded per-chunk partials and workspaces (with their
     lengths) and the chunks' squared-error sums; the BLOCKED kind's per-chunk block buffers
-    (``rows`` rows each; one shared empty array for the other kinds).
+    (``rows`` rows each; one shared empty array for the other kinds); the NARROW_BLOCK kind's
+    per-chunk workspace holds its record block (config.NARROW_BLOCK_RECORDS).
 
-    Few allocations on purpose: at the seed's size (N = 700, H = 10, 4.5 us a step) each one is
-    paid per call (issue 9: one step through the interface within 1.5x of a step of a long call).
+    Few allocations on purpose: at the seed's size (N = 700, H = 10, a few us a step) each one
+    is paid per call (issue 9: one step through the interface within 1.5x of a step of a long
+    call).
     """
     d_in, n_hidden = w1.shape
     n_out = w2.shape[1]
@@ -371,6 +473,9 @@ def _workspaces(x, w1, w2, nc, kind, rows):
     plen = (_padded(d_in * n_hidden) + _padded(n_out * n_hidden) + _padded(n_hidden)
             + _padded(n_out))
     wlen = 2 * _padded(n_hidden) + _padded(n_out)
+    if kind == NARROW_BLOCK:
+        # No longer than the longest chunk (the same blocks, less to allocate for small N).
+        wlen = narrow_block_wlen(min(NARROW_BLOCK_RECORDS, max(1, -(-x.shape[0] // nc))))
     if kind == BLOCKED:
         blk = (np.empty((nc, rows, n_hidden), dt), np.empty((nc, rows, n_hidden), dt),
                np.empty((nc, rows, n_out), dt), np.empty((nc, d_in, n_hidden), dt),
@@ -480,7 +585,7 @@ def plan(n: int, d_in: int, n_hidden: int, n_out: int) -> tuple[int, int]:
     work = n_hidden * (d_in + n_out)
     kind = WIDE
     if d_in == 1 and n_out == 1:
-        kind = NARROW8
+        kind = NARROW_BLOCK if n_hidden <= NARROW_BLOCK_MAX_HIDDEN else NARROW8
     elif min(d_in, n_out) >= 1 and d_in + n_out >= MLP_BLAS_MIN_WIDTH \
             and n_hidden >= MLP_BLAS_MIN_HIDDEN:
         kind = BLOCKED
@@ -498,12 +603,11 @@ def warmup() -> None:
         for parallel in (False, True):
             params = (np.zeros((1, 2), dt), np.zeros(2, dt), np.zeros((2, 1), dt),
                       np.zeros(1, dt))
-            for kind in (NARROW8, WIDE, BLOCKED):
+            for kind in (NARROW_BLOCK, NARROW8, WIDE, BLOCKED):
                 with single_threaded_blas(kind == BLOCKED):
                     _train(x, y, *params, dt(0.1), dt(0.25), np.zeros(1), 1, kind, parallel,
                            MLP_BLOCK_MIN_ROWS)
-        for kind in (NARROW8, WIDE):
-            _train_small(x, y, *params, 0.1, np.zeros(1), kind)
+        _train_small(x, y, *params, 0.1, np.zeros(1), NARROW_BLOCK)
     warmup_minibatch()
 
 
@@ -572,7 +676,7 @@ def warmup_grad() -> None:
         x = np.zeros((4, 1), dt)
         y = np.zeros((4, 1), dt)
         for parallel in (False, True):
-            for kind in (NARROW8, WIDE, BLOCKED):
+            for kind in (NARROW_BLOCK, NARROW8, WIDE, BLOCKED):
                 params = (np.zeros((1, 2), dt), np.zeros(2, dt), np.zeros((2, 1), dt),
                           np.zeros(1, dt))
                 grads = tuple(np.zeros_like(p) for p in params)
