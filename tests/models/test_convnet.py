@@ -59,6 +59,16 @@ def test_default_convnet_on_another_stratified_split(digits) -> None:
     assert ConvNet(random_state=0).fit(x_train, y_train).score(x_test, y_test) >= 0.985
 
 
+def test_default_convnet_on_the_hardest_of_ten_splits() -> None:
+    """Split 5 of the ten 75/25 splits the defaults were chosen on scores lowest (98.7-98.9%
+    for seeds 0-2; 98.2-98.7% before cross shifts, their averaging and 96 filters)."""
+    pytest.importorskip("sklearn")
+    from nnkernels.datasets import load_digits_split
+
+    x_train, x_test, y_train, y_test = load_digits_split(random_state=5, test_size=0.25)
+    assert ConvNet(random_state=0).fit(x_train, y_train).score(x_test, y_test) >= 0.985
+
+
 def test_shifted_batches_are_translations_with_the_border_repeated() -> None:
     from nnkernels.models.convnet import _Shifter
 
