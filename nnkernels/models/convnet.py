@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,19 +37,24 @@ class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
     dense -> softmax, trained on the cross-entropy by mini-batch Adam (``solver="adam"``) or
     SGD with momentum (``solver="sgd"``), with a cosine-decaying learning rate when
     ``lr_schedule="cosine"``. Each training image is seen translated by a random offset of up
-    to ``max_shift`` pixels per direction, drawn anew every epoch (0: as given). The defaults
-    (one block of 64 filters, shifts of 1 pixel, Adam at 0.005 decayed to 0 over 40 epochs of
-    32 images) were chosen on the 8x8 digits, seeds 0-2, over ten stratified 75/25 splits:
-    98.8% mean test accuracy (98.4% for the earlier 32 filters, no shifts, 30 epochs of 64),
-    in a fit of about 2 s on 2 cores.
+    to ``max_shift`` pixels, drawn anew every epoch (0: as given): along one axis at a time
+    (rows or columns, chosen at random) with ``shift_shape="cross"``, along both at once with
+    ``"square"``. With ``average_shifts``, predictions average the logits of the image and its
+    cross of shifted copies (4 * max_shift + 1 views). The defaults (one block of 96 filters,
+    cross shifts of 1 pixel averaged at predict time, Adam at 0.005 decayed to 0 over 40
+    epochs of 32 images) were chosen on the 8x8 digits, seeds 0-2, over ten stratified 75/25
+    splits: all 30 fits >= 98.5% test accuracy, 99.27% on average, 98.67% at worst (64
+    filters: 29 of 30, 99.25%; 64 filters, square shifts, no averaging: 23 of 30, 98.84%;
+    32 filters, no shifts, 30 epochs of 64: 98.4%), in a fit of about 2.5 s on 2 cores.
 
     X is (N, C, H, W), (N, H, W) (one channel) or (N, D) flat rows (reshaped to
     ``image_shape``; else a square one-channel image, else a 1 x D one: any table works). A
     pooling window larger than the image in a direction pools that direction by 1. y holds
     class labels of any kind. Images are standardised per channel with statistics learned in
     fit. All arithmetic of training and prediction runs in the backend's kernels; this class
-    only reshapes, shuffles and batches. One iteration is one epoch; the stopping rule and
-    ``early_stopping`` are those of ``MLPClassifier``.
+    only reshapes, shuffles and batches (and averages the logits of the shifted views). One
+    iteration is one epoch; the stopping rule and ``early_stopping`` are those of
+    ``MLPClassifier``.
 
     Learned: ``classes_``, ``conv_weights_`` / ``conv_biases_`` per conv layer (F, C, k, k) /
     (F,), ``coef_`` (D, K) and ``intercept_`` (K,) of the dense layer, ``loss_curve_`` and
@@ -67,16 +72,19 @@ class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
         "image_shape": ["array-like", None],
         "dtype": [StrOptions({"float32", "float64"})],
         "max_shift": [Interval(numbers.Integral, 0, None, closed="left")],
+        "shift_shape": [StrOptions({"cross", "square"})],
+        "average_shifts": ["boolean"],
         **SOLVER_CONSTRAINTS,
     }
 
-    def __init__(self, filters: Sequence[int] | int = (64,), kernel_size: int = 3,
+    def __init__(self, filters: Sequence[int] | int = (96,), kernel_size: int = 3,
                  pool_size: int = 2, solver: str = "adam", learning_rate_init: float = 0.005,
                  lr_schedule: str = "cosine", momentum: float = 0.9, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-8, batch_size: int = 32,
                  max_iter: int = 40, shuffle: bool = True, tol: float = 1e-4,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
                  n_iter_no_change: int = 10, max_shift: int = 1,
+                 shift_shape: str = "cross", average_shifts: bool = True,
                  image_shape: Sequence[int] | None = None, dtype: str = "float32",
                  backend: str | Backend | None = None,
                  random_state: int | np.random.Generator | None = None,
@@ -99,6 +107,8 @@ class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.max_shift = max_shift
+        self.shift_shape = shift_shape
+        self.average_shifts = average_shifts
         self.image_shape = image_shape
         self.dtype = dtype
         self.backend = backend
@@ -299,7 +309,7 @@ class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
         """Up to max_iter epochs on theta (in place): loss, accuracy, validation and time
         curves."""
         n, batch = x.shape[0], min(self.batch_size, x.shape[0])
-        shifter = _Shifter(x, self.max_shift, rng)
+        shifter = _Shifter(x, self.max_shift, rng, cross=self.shift_shape == "cross")
         grad = np.zeros_like(theta)
         params, grads = flat_views(theta, shapes), flat_views(grad, shapes)
         hyper = solver_hyper(self)
@@ -349,13 +359,27 @@ class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
     # -- predict ---------------------------------------------------------------------------------
 
     def _logits(self, be: Backend, x: np.ndarray, params: list[np.ndarray],
-                pools: list[tuple[int, int]]) -> np.ndarray:
-        """Logits (N, K) of standardised images, in batches."""
-        parts = [self._forward(be, x[i:i + _PREDICT_BATCH], params, pools, keep=False)[0]
+                pools: list[tuple[int, int]], shift: int = 0) -> np.ndarray:
+        """Logits (N, K) of standardised images, in batches; with ``shift`` > 0, the mean of
+        the logits of the cross of views shifted by up to ``shift`` pixels."""
+        parts = [self._view_logits(be, x[i:i + _PREDICT_BATCH], params, pools, shift)
                  for i in range(0, x.shape[0], _PREDICT_BATCH)]
         if not parts:
             return np.zeros((0, params[-1].shape[0]), x.dtype)
         return np.concatenate(parts)
+
+    def _view_logits(self, be: Backend, x: np.ndarray, params: list[np.ndarray],
+                     pools: list[tuple[int, int]], shift: int) -> np.ndarray:
+        """Logits (B, K) of one batch of images, averaged over its shifted views."""
+        views = _shifted_views(x, shift)
+        total = self._forward(be, next(views), params, pools, keep=False)[0]
+        n = 1
+        for view in views:
+            total += self._forward(be, view, params, pools, keep=False)[0]
+            n += 1
+        if n > 1:
+            total /= n
+        return total
 
     def _params(self) -> list[np.ndarray]:
         """Every learned array in the flat layout: conv w, conv b, ..., dense w, dense b."""
@@ -369,7 +393,8 @@ class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
         check_is_fitted(self)
         images, _, _ = self._images(X, reset=False)
         x = standardise(images, self.x_mean_, self.x_scale_, self.dtype_)
-        return self._logits(self._backend(), x, self._params(), self._pools)
+        shift = self.max_shift if self.average_shifts else 0
+        return self._logits(self._backend(), x, self._params(), self._pools, shift)
 
     def decision_function(self, X: object) -> np.ndarray:
         """Logits (N, K), one column per class of ``classes_``; for two classes, as
@@ -390,14 +415,35 @@ class ConvNet(SoftmaxOutputs, ClassifierMixin, KernelEstimator):
 
 
 
+def _shift_limit(x: np.ndarray, max_shift: int) -> int:
+    """The largest shift of images x (N, C, H, W) that leaves a pixel of each in place."""
+    return max(min(max_shift, x.shape[2] - 1, x.shape[3] - 1), 0) if x.size else 0
+
+
+def _shifted_views(x: np.ndarray, max_shift: int) -> Iterator[np.ndarray]:
+    """Images x (N, C, H, W) as given, then shifted by 1..s pixels up, down, left and right
+    (the border repeated into the gap, as in training): contiguous (N, C, H, W) each."""
+    yield x
+    s = _shift_limit(x, max_shift)
+    if not s:
+        return
+    h, w = x.shape[2], x.shape[3]
+    padded = np.pad(x, ((0, 0), (0, 0), (s, s), (s, s)), mode="edge")
+    for d in range(1, s + 1):
+        for dy, dx in ((-d, 0), (d, 0), (0, -d), (0, d)):
+            yield np.ascontiguousarray(padded[:, :, s + dy:s + dy + h, s + dx:s + dx + w])
+
+
 class _Shifter:
     """Training batches of images, each translated by a random offset of at most ``max_shift``
-    pixels per direction (the border repeated into the gap): the same digit drawn a pixel off is
-    the same digit, and seeing it so is what makes a small net generalise."""
+    pixels (the border repeated into the gap): the same digit drawn a pixel off is the same
+    digit, and seeing it so is what makes a small net generalise. ``cross``: along one axis at
+    a time (the other offset 0), the views that predict averages; else along both at once (the
+    diagonal moves, one in nine, cost accuracy on the 8x8 digits)."""
 
-    def __init__(self, x: np.ndarray, max_shift: int, rng: np.random.Generator) -> None:
-        s = min(max_shift, x.shape[2] - 1, x.shape[3] - 1) if x.size else 0
-        self.x, self.s, self.rng = x, max(s, 0), rng
+    def __init__(self, x: np.ndarray, max_shift: int, rng: np.random.Generator,
+                 cross: bool = False) -> None:
+        self.x, self.s, self.rng, self.cross = x, _shift_limit(x, max_shift), rng, cross
         if self.s:
             self.padded = np.pad(x, ((0, 0), (0, 0), (self.s, self.s), (self.s, self.s)),
                                  mode="edge")
@@ -410,6 +456,9 @@ class _Shifter:
         if not self.s:
             return self.x[rows]
         off = self.rng.integers(0, 2 * self.s + 1, size=(2, len(rows)))
+        if self.cross:
+            # Keep one axis (drawn per image) in place: offset s is no move.
+            off[self.rng.integers(0, 2, size=len(rows)), np.arange(len(rows))] = self.s
         ii = self.ii + off[0][:, None, None]  # (B, H, 1)
         jj = self.jj + off[1][:, None, None]  # (B, 1, W)
         p = self.padded[rows]  # (B, C, H + 2s, W + 2s)

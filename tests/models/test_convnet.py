@@ -59,6 +59,16 @@ def test_default_convnet_on_another_stratified_split(digits) -> None:
     assert ConvNet(random_state=0).fit(x_train, y_train).score(x_test, y_test) >= 0.985
 
 
+def test_default_convnet_on_the_hardest_of_ten_splits() -> None:
+    """Split 5 of the ten 75/25 splits the defaults were chosen on scores lowest (98.7-98.9%
+    for seeds 0-2; 98.2-98.7% before cross shifts, their averaging and 96 filters)."""
+    pytest.importorskip("sklearn")
+    from nnkernels.datasets import load_digits_split
+
+    x_train, x_test, y_train, y_test = load_digits_split(random_state=5, test_size=0.25)
+    assert ConvNet(random_state=0).fit(x_train, y_train).score(x_test, y_test) >= 0.985
+
+
 def test_shifted_batches_are_translations_with_the_border_repeated() -> None:
     from nnkernels.models.convnet import _Shifter
 
@@ -80,6 +90,54 @@ def test_shifted_batches_are_translations_with_the_border_repeated() -> None:
             jj = np.clip(np.arange(5) + dx, 0, 4)
             assert np.array_equal(out[b], x[r][:, ii][:, :, jj])
     assert len(seen) == 9  # every offset of at most one pixel occurs
+
+
+def test_cross_shifts_move_one_axis_at_a_time() -> None:
+    from nnkernels.models.convnet import _Shifter
+
+    x = np.arange(40 * 16, dtype=np.float64).reshape(40, 1, 4, 4)
+    shifter = _Shifter(x, 1, np.random.default_rng(0), cross=True)
+    rows = np.arange(40)
+    idx = {d: np.clip(np.arange(4) + d, 0, 3) for d in (-1, 0, 1)}
+    views = {(dy, dx): x[:, :, idx[dy]][:, :, :, idx[dx]] for dy in idx for dx in idx}
+    seen = set()
+    for _ in range(10):
+        out = shifter.batch(rows)
+        for b in rows:
+            match = [o for o, v in views.items() if np.array_equal(out[b], v[b])]
+            assert len(match) == 1 and 0 in match[0]  # never diagonal
+            seen.add(match[0])
+    assert seen == {(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)}
+
+
+def test_shifted_views_are_the_image_and_its_cross() -> None:
+    from nnkernels.models.convnet import _shifted_views
+
+    x = np.random.default_rng(0).normal(size=(3, 2, 5, 6))
+    views = list(_shifted_views(x, 1))
+    assert len(views) == 5 and views[0] is x
+    for v, (dy, dx) in zip(views[1:], ((-1, 0), (1, 0), (0, -1), (0, 1)), strict=True):
+        ii, jj = np.clip(np.arange(5) + dy, 0, 4), np.clip(np.arange(6) + dx, 0, 5)
+        assert v.flags.c_contiguous and np.array_equal(v, x[:, :, ii][:, :, :, jj])
+    assert len(list(_shifted_views(x, 2))) == 9
+    assert len(list(_shifted_views(x, 0))) == 1
+    assert len(list(_shifted_views(x[:, :, :1], 1))) == 1  # a 1 x W image has no room
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_average_shifts_averages_the_logits_of_the_views(backend) -> None:
+    from nnkernels.models.convnet import _shifted_views
+
+    x, y = _toy()
+    model = ConvNet(filters=(4,), max_iter=5, batch_size=16, backend=backend,
+                    random_state=0).fit(x, y)
+    averaged = model.decision_function(x)
+    plain = model.set_params(average_shifts=False).decision_function
+    per_view = [plain(v[:, 0]) for v in _shifted_views(x[:, None], 1)]
+    np.testing.assert_allclose(averaged, np.mean(per_view, axis=0), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(averaged, per_view[0])
+    np.testing.assert_array_equal(model.set_params(average_shifts=True).predict(x),
+                                  model.classes_[(averaged > 0).astype(int)])
 
 
 def test_convnet_validation_curve(digits) -> None:
