@@ -40,6 +40,18 @@ def _every_kernel(p: dict[str, np.ndarray]) -> list[np.ndarray]:
     out += [pooled, be.maxpool2d_backward(pooled, argmax, y.shape)]
     params = [p["w"].copy(), p["b"].copy(), np.ones((H, 1)) / H, np.zeros(1)]
     out += [be.mlp_train(p["x"], p["y"], params, 1e-3, 3), *params]
+    # Adam over 200,000 values, and mini-batch epochs whose batches run in parallel chunks
+    # (one hidden layer: 20,000 rows x 3 x 200 multiply-adds; two: 4,000 x 3 x 10,200).
+    theta, grad = p["dy"].ravel()[:200_000].copy(), p["dy"].ravel()[-200_000:]
+    m, v = np.zeros_like(theta), np.zeros_like(theta)
+    be.adam_update(theta, grad, m, v, step=1)
+    out += [theta, m, v]
+    order = np.arange(N, dtype=np.int64)
+    for widths, batch in (((1, 2 * H, 1), N), ((1, 2 * H, 2 * H, 1), 4_000)):
+        deep = []
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
+            deep += [np.linspace(-1.0, 1.0, a * b).reshape(a, b) / b, np.full(b, 0.1)]
+        out += [be.mlp_train_minibatch(p["x"], p["y"], deep, 1e-3, order, batch), *deep]
     return [np.asarray(a).ravel() for a in out]
 
 

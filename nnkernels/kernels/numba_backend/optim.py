@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import elementwise as ew
+from . import scheduling
 from .chunks import bounds, n_chunks, use_parallel
 from .config import JIT, JIT_PARALLEL
 
@@ -62,9 +63,14 @@ def adam_update(params: list[np.ndarray], grads: list[np.ndarray], m: list[np.nd
         t = p.dtype.type
         step_size = t(lr / (1.0 - beta1 ** step))
         bc2_sqrt = t(math.sqrt(1.0 - beta2 ** step))
-        run = _adam_parallel if use_parallel(p.shape[0]) else _adam_serial
-        run(p, g, mi, vi, t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2), step_size,
-            bc2_sqrt, t(eps), n_chunks(p.shape[0]))
+        args = (p, g, mi, vi, t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2), step_size,
+                bc2_sqrt, t(eps), n_chunks(p.shape[0]))
+        if use_parallel(p.shape[0]):
+            # Through the scheduler like every parallel driver: serial in a forked child,
+            # beside another thread's region, or while the machine stalls regions.
+            scheduling.run(_adam_parallel, _adam_serial, p.shape[0], *args)
+        else:
+            _adam_serial(*args)
 
 
 def warmup(dtype: type) -> None:

@@ -17,6 +17,8 @@ iteration loop runs inside the jitted code: one call does many steps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit, prange
 
@@ -864,9 +866,10 @@ def _mb_batch_chunks(m, work_per_row, max_chunks, min_chunk_work, min_parallel_w
 
 @njit(**JIT)
 def _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, lr, momentum, losses,
-              work_per_row, use_momentum, limits, inv_full, inv_last, blas):
+              work_per_row, use_momentum, limits, inv_full, inv_last, blas, parallel):
     """Every epoch of order (E, M), batch by batch; theta (and vel) updated in place. inv_full,
-    inv_last: 1 / (rows * O) of a full and of the last batch, in the arrays' dtype."""
+    inv_last: 1 / (rows * O) of a full and of the last batch, in the arrays' dtype;
+    ``parallel`` as in :func:`_mb_train_fused`."""
     n_epochs, n_visit = order.shape
     n_layers = dims.shape[0] - 1
     max_chunks, min_chunk_work, min_parallel_work = limits[0], limits[1], limits[2]
@@ -896,7 +899,7 @@ def _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, lr, momentu
             nc = _mb_batch_chunks(m, work_per_row, max_chunks, min_chunk_work,
                                   min_parallel_work)
             inv = inv_full if m == batch_size else inv_last
-            if nc > 1:
+            if nc > 1 and parallel:
                 _mb_grads_parallel(x, y, theta, dims, woff, boff, idx, inv, part, acts, d1, d2,
                                    aoff, psq, nc, blas)
             else:
@@ -948,10 +951,12 @@ def _reduce_and_update(wa, b1, wb, b2, vels, lr, momentum, use_momentum, part, n
 
 @njit(**JIT)
 def _mb_train_fused(x, y, w1, b1, w2, b2, vels, order, batch_size, lr, momentum, losses, kind,
-                    nc_full, nc_last, rows, use_momentum, inv_full, inv_last):
+                    nc_full, nc_last, rows, use_momentum, inv_full, inv_last, parallel):
     """Every epoch of order (E, M) for one hidden layer; w1, b1, w2, b2 (and vels: v1 (D, H),
     v2 transposed (O, H), vb1, vb2, flat) updated in place. nc_full, nc_last: record chunks of
-    a full and of the last batch (shape rules only: any thread count gives the same bits)."""
+    a full and of the last batch (shape rules only: any thread count gives the same bits);
+    ``parallel``: run a batch's chunks in a parallel region (else one after another, the same
+    results), as scheduling.run decides for the whole call."""
     n_epochs, n_visit = order.shape
     d_in, n_out = x.shape[1], y.shape[1]
     dt = x.dtype
@@ -974,7 +979,7 @@ def _mb_train_fused(x, y, w1, b1, w2, b2, vels, order, batch_size, lr, momentum,
             nc = nc_full if full else nc_last
             inv = inv_full if full else inv_last
             xm, ym = xb[:m], yb[:m]
-            if nc > 1:
+            if nc > 1 and parallel:
                 _grads_parallel(kind, xm, ym, wa, b1, wb, b2, inv, part, work, psq, nc, plen,
                                 wlen, blk)
             else:
@@ -1019,10 +1024,11 @@ def _mb_fused(x, y, params, velocities, order, batch_size, lr, momentum, losses,
     else:
         vels = (np.zeros(0, dt),) * 4
     c = [np.ascontiguousarray(p) for p in params]
+    args = (x, y, c[0], c[1], c[2], c[3], vels, order, batch_size, dt(lr), dt(momentum),
+            losses, kind, nc_full, nc_last, rows, use_momentum, inv_full, inv_last)
     with single_threaded_blas(kind == BLOCKED):
-        _mb_train_fused(x, y, c[0], c[1], c[2], c[3], vels, order, batch_size, dt(lr),
-                        dt(momentum), losses, kind, nc_full, nc_last, rows, use_momentum,
-                        inv_full, inv_last)
+        _run_epochs(_mb_train_fused, max(nc_full, nc_last) > 1,
+                    ("mb1", x.shape, w2.shape, order.shape, batch_size, kind), args)
     for p, q in zip(params, c, strict=True):
         if p is not q:
             p[...] = q
@@ -1031,6 +1037,26 @@ def _mb_fused(x, y, params, velocities, order, batch_size, lr, momentum, losses,
         velocities[2][...] = vels[1].reshape(n_out, n_hidden).T
         velocities[1][...] = vels[2]
         velocities[3][...] = vels[3]
+
+
+def _run_epochs(driver: Callable[..., None], chunked: bool, key: tuple,
+                args: tuple) -> None:
+    """A mini-batch driver over all its epochs: when its batches are cut into chunks, in
+    parallel regions if scheduling.run allows them now (not in a forked child, not beside
+    another thread's region, not while the machine stalls them), else serially; the results are
+    the same bits either way."""
+    if chunked:
+        scheduling.run(_with_regions, _without_regions, key, driver, *args)
+    else:
+        driver(*args, False)
+
+
+def _with_regions(driver: Callable[..., None], *args: object) -> None:
+    driver(*args, True)
+
+
+def _without_regions(driver: Callable[..., None], *args: object) -> None:
+    driver(*args, False)
 
 
 def _mb_layout(params: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1081,10 +1107,12 @@ def train_minibatch(x: np.ndarray, y: np.ndarray, params: list[np.ndarray],
         # Decided once per call from the full batch (shape rules only).
         blas = bool(dims.min() >= 1 and min(batch_size, n_visit) * work_per_row
                     >= MINIBATCH_DEEP_BLAS_MIN_WORK)
+    args = (x, y, theta, vel, dims, woff, boff, order, batch_size, dt(lr), dt(momentum), losses,
+            work_per_row, use_momentum, np.array(limits, np.int64), inv_full, inv_last, blas)
+    chunks = _mb_batch_chunks(min(batch_size, n_visit), work_per_row, *limits)
     with single_threaded_blas(blas):
-        _mb_train(x, y, theta, vel, dims, woff, boff, order, batch_size, dt(lr), dt(momentum),
-                  losses, work_per_row, use_momentum, np.array(limits, np.int64), inv_full,
-                  inv_last, blas)
+        _run_epochs(_mb_train, chunks > 1,
+                    ("mb", x.shape, tuple(dims), order.shape, batch_size, blas), args)
     offsets = np.concatenate([[0], np.cumsum([p.size for p in params])])
     for i, p in enumerate(params):
         p.reshape(-1)[:] = theta[offsets[i]:offsets[i + 1]]
