@@ -115,11 +115,24 @@ def test_plan_kinds_of_the_narrow_network() -> None:
     if numba_training is None:
         pytest.skip("numba is not installed")
     tr = numba_training
-    for n in (0, 1, 700, 10**6):
+    for n in (0, 1, 700, 10**4, 10**6):
         assert tr.plan(n, 1, 1, 1)[1] == tr.plan(n, 1, _MAX_H, 1)[1] == tr.NARROW_BLOCK
-        assert tr.plan(n, 1, _MAX_H + 1, 1)[1] == tr.NARROW8
         assert tr.plan(n, 2, 10, 1)[1] != tr.NARROW_BLOCK
         assert tr.plan(n, 1, 10, 2)[1] != tr.NARROW_BLOCK
+    # Above _MAX_H: the 8-record kernel while chunks are short, record blocks once they are long.
+    for n, h in ((700, _MAX_H + 1), (10**4, 100), (10**4, 1000)):
+        assert tr.plan(n, 1, h, 1)[1] == tr.NARROW8
+    for n, h in ((10**5, 100), (10**5, 1000), (10**6, _MAX_H + 1)):
+        nc, kind = tr.plan(n, 1, h, 1)
+        assert kind == tr.NARROW_BLOCK and n // nc >= numba_cfg.NARROW_BLOCK_MIN_CHUNK_RECORDS
+
+
+def test_record_blocks_of_a_wide_hidden_layer_in_long_chunks(dtype) -> None:
+    # H above _MAX_H takes the record blocks once each chunk has enough records.
+    n, h = 16 * (numba_cfg.NARROW_BLOCK_MIN_CHUNK_RECORDS if numba_cfg else 4096) + 11, 100
+    if numba_training is not None:
+        assert numba_training.plan(n, 1, h, 1)[1] == numba_training.NARROW_BLOCK
+    _compare(n, 1, h, 1, dtype, steps=2)
 
 
 @pytest.mark.parametrize("n,h", [(3, 10), (_ROWS + 5, 3), (40_003, 10), (25_000, _MAX_H)],

@@ -87,7 +87,7 @@ NARROW_RECORDS = 8
 # 700, H = 96-1024: 1.09-2.35x, 4-16 chunks of 44-175 records), tie at N = 1e4 (0.97-1.09x,
 # float32 H >= 256 the slower) and win by 6-16% at N >= 1e5: NARROW_BLOCK_MAX_HIDDEN = 64,
 # the H up to which they won in every cell (a rule on the chunk length could take the larger
-# H at large N; not done). The seed
+# H at large N: NARROW_BLOCK_MIN_CHUNK_RECORDS below). The seed
 # through the public mlp_train (700 x 10, one step per call): float64 9.34 -> 7.49 us, float32
 # 9.08 -> 6.79 us. Block length (one gradient pass, two runs, ns / (N x H), 64 / 128 / 256 /
 # 512 / 1024 records): float64 700 x 10 0.68 / 0.63 / 0.60 / 0.57 / 0.64, 1e5 x 64 0.38 / 0.31
@@ -99,6 +99,12 @@ NARROW_RECORDS = 8
 # (float64) per chunk, in L1 with the block's x and y.
 NARROW_BLOCK_RECORDS = 512
 NARROW_BLOCK_MAX_HIDDEN = 64
+# ...and above that H once a chunk has this many records: on the quiet machine (tools/tune.py
+# narrow, 2 threads, load 0.6-0.9, 16 chunks, ns per step / (N x H), block/r8) the blocks won
+# at N = 1e5 (6,250 records a chunk) for H = 96, 128, 256, 1000: float64 0.91, 0.92, 0.92,
+# 0.94, float32 0.87, 0.88, 0.93, 0.94 (and at 1e6, H = 96: 0.98 / 0.82), and tied or lost at
+# N = 1e4 (625 a chunk): float64 1.04, 1.10, 1.04, 0.99, float32 1.03, 1.06, 1.07, 1.08.
+NARROW_BLOCK_MIN_CHUNK_RECORDS = 4096
 # Per-chunk buffers are padded to multiples of this many elements (64 bytes of float64) so that
 # threads updating their own partials never write to one cache line (false sharing measured
 # 1.3x slower at 100,000 x 10).

@@ -43,6 +43,7 @@ from .config import (
     MLP_BLOCK_MAX_ROWS,
     MLP_BLOCK_MIN_ROWS,
     NARROW_BLOCK_MAX_HIDDEN,
+    NARROW_BLOCK_MIN_CHUNK_RECORDS,
     NARROW_BLOCK_RECORDS,
 )
 
@@ -586,14 +587,16 @@ def plan(n: int, d_in: int, n_hidden: int, n_out: int) -> tuple[int, int]:
     one serial chunk."""
     work = n_hidden * (d_in + n_out)
     kind = WIDE
-    if d_in == 1 and n_out == 1:
-        kind = NARROW_BLOCK if n_hidden <= NARROW_BLOCK_MAX_HIDDEN else NARROW8
-    elif min(d_in, n_out) >= 1 and d_in + n_out >= MLP_BLAS_MIN_WIDTH \
+    if min(d_in, n_out) >= 1 and d_in + n_out >= MLP_BLAS_MIN_WIDTH \
             and n_hidden >= MLP_BLAS_MIN_HIDDEN:
         kind = BLOCKED
     # BLOCKED chunks hold (D + O) x H partials each and want several blocks: fewer chunks.
     most = MAX_BLAS_CHUNKS if kind == BLOCKED else MAX_CHUNKS
     nc = n_chunks(n, work, most) if use_parallel(n * work) else 1
+    if d_in == 1 and n_out == 1:
+        # Record blocks for small H, and for any H once chunks are long (config).
+        kind = NARROW_BLOCK if (n_hidden <= NARROW_BLOCK_MAX_HIDDEN
+                                or n // nc >= NARROW_BLOCK_MIN_CHUNK_RECORDS) else NARROW8
     return nc, kind
 
 
