@@ -304,19 +304,31 @@ def _fused_kinds(x: np.ndarray, y: np.ndarray, init: list[np.ndarray], kinds: di
 
     n, d = x.shape
     h, o = init[2].shape
-    dt = x.dtype.type
     nc = plan_chunks if (plan_chunks := args.__dict__.get("chunks")) else tr.plan(n, d, h, o)[0]
-    steps = max(1, min(args.max_steps, int(2e6 / (n * h))))
+    funcs, steps = _kind_steps(x, y, init, kinds, nc, nc > 1, tr.mlp_block_rows(h),
+                               args.max_steps)
+    with single_threaded_blas():
+        t = time_contenders(funcs, args.min_time, args.repeats)
+    return {k: v / steps for k, v in t.items()}
+
+
+def _kind_steps(x: np.ndarray, y: np.ndarray, init: list[np.ndarray], kinds: dict[str, int],
+                nc: int, parallel: bool, rows: int, max_steps: int
+                ) -> tuple[dict[str, Callable[[], object]], int]:
+    """({label: one call of numba's _train with that chunk kernel kind forced}, steps per call):
+    each from its own copy of ``init``, about 2e6 (N x H) of work a call."""
+    from nnkernels.kernels.numba_backend import training as tr
+
+    n, h, o = x.shape[0], init[2].shape[0], y.shape[1]
+    dt = x.dtype.type
+    steps = max(1, min(max_steps, int(2e6 / (n * h))))
     losses = np.zeros(steps)
     funcs = {}
     for label, kind in kinds.items():
         p = [a.copy() for a in init]
         funcs[label] = lambda p=p, kind=kind: tr._train(
-            x, y, *p, dt(1e-6), dt(1.0 / (n * o)), losses, nc, kind, nc > 1,
-            tr.mlp_block_rows(h))
-    with single_threaded_blas():
-        t = time_contenders(funcs, args.min_time, args.repeats)
-    return {k: v / steps for k, v in t.items()}
+            x, y, *p, dt(1e-6), dt(1.0 / (n * o)), losses, nc, kind, parallel, rows)
+    return funcs, steps
 
 
 def _narrow_problem(n: int, h: int, dtype: type, rng: np.random.Generator
@@ -386,14 +398,8 @@ def sweep_narrow(args: argparse.Namespace) -> None:
                     continue
                 x, y, init = _narrow_problem(n, h, dtype, rng)
                 nc = tr.plan(n, 1, h, 1)[0]
-                steps = max(1, min(args.max_steps, int(2e6 / (n * h))))
-                losses = np.zeros(steps)
-                funcs = {}
-                for label, kind in kinds.items():
-                    p = [a.copy() for a in init]
-                    funcs[label] = lambda p=p, kind=kind: tr._train(
-                        x, y, *p, dtype(1e-6), dtype(1.0 / n), losses, nc, kind,
-                        nc > 1 and not serial, 0)
+                funcs, steps = _kind_steps(x, y, init, kinds, nc, nc > 1 and not serial, 0,
+                                           args.max_steps)
                 t = {k: v / steps / (n * h) * 1e9 for k, v in
                      time_interleaved(funcs, args.min_time, args.repeats, clock).items()}
                 chosen = "block" if tr.plan(n, 1, h, 1)[1] == tr.NARROW_BLOCK else "r8"
