@@ -3,6 +3,8 @@ through OpenBLAS's own functions and through threadpoolctl's (the fallback for o
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 pytest.importorskip("numba")
@@ -59,3 +61,30 @@ def test_openblas_is_driven_through_its_own_functions() -> None:
     for lib, (get, _) in zip(LIBS, blas.blas_counters(), strict=True):
         direct = lib.internal_api == "openblas" and lib.threading_layer != "openmp"
         assert (get != lib.get_num_threads) == direct
+
+
+def test_scope_is_process_wide_across_threads() -> None:
+    """One thread leaving the scope does not give BLAS its threads back while another thread's
+    kernel is still inside (that changed the last bits of its BLAS results)."""
+    if not all(lib.internal_api == "openblas" and lib.threading_layer != "openmp"
+               for lib in LIBS):
+        pytest.skip("process-wide limits are tested on OpenBLAS with its own threads")
+    expected = counts()
+    inside, leave = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with blas.single_threaded_blas():
+            inside.set()
+            leave.wait(30)
+
+    t = threading.Thread(target=other)
+    t.start()
+    try:
+        assert inside.wait(30)
+        with blas.single_threaded_blas():
+            assert counts() == [1] * len(LIBS)
+        assert counts() == [1] * len(LIBS)  # the other thread is still inside
+    finally:
+        leave.set()
+        t.join(30)
+    assert counts() == expected

@@ -726,6 +726,26 @@ def _mb_error(y, idx, inv, acts, aoff, dims, d1):
     return sq, cur
 
 
+@njit(inline="always", **JIT)
+def _mb_layer(flat, acts, woff, boff, aoff, dims, lay, m):
+    """Layer ``lay`` of a chunk of m rows: its weights (Di, Do) and bias (Do,) as views of
+    ``flat`` (theta, or grad: the same layout), its input (m, Di) and output (m, Do) rows as
+    views of ``acts``."""
+    di, do = dims[lay], dims[lay + 1]
+    w = flat[woff[lay]:woff[lay] + di * do].reshape((di, do))
+    b = flat[boff[lay]:boff[lay] + do]
+    inp = acts[aoff[lay]:aoff[lay] + m * di].reshape((m, di))
+    out = acts[aoff[lay + 1]:aoff[lay + 1] + m * do].reshape((m, do))
+    return w, b, inp, out
+
+
+@njit(inline="always", **JIT)
+def _mb_next_delta(d1, d2, lay, n_layers, m, di):
+    """The (m, Di) buffer for the delta below layer ``lay``: d1 and d2 alternate, so that the
+    delta being read (the output error lives in d1) is never the one written."""
+    return (d2 if lay % 2 == (n_layers - 1) % 2 else d1)[:m * di].reshape((m, di))
+
+
 @njit(**JIT_FAST)
 def _mb_chunk(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1, d2):
     """Rows idx (m,) of a batch: forward, error, backward; gradient added into grad (flat);
@@ -737,10 +757,7 @@ def _mb_chunk(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1, d2)
     _mb_gather(x, idx, acts, aoff, dims[0])
     for lay in range(n_layers):
         di, do = dims[lay], dims[lay + 1]
-        w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
-        b = theta[boff[lay]:boff[lay] + do]
-        inp = acts[aoff[lay]:aoff[lay] + m * di].reshape((m, di))
-        out = acts[aoff[lay + 1]:aoff[lay + 1] + m * do].reshape((m, do))
+        w, b, inp, out = _mb_layer(theta, acts, woff, boff, aoff, dims, lay, m)
         relu = lay < n_layers - 1
         for i in range(m):
             for j in range(do):
@@ -756,10 +773,8 @@ def _mb_chunk(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1, d2)
     sq, cur = _mb_error(y, idx, inv, acts, aoff, dims, d1)
     for lay in range(n_layers - 1, -1, -1):
         di, do = dims[lay], dims[lay + 1]
-        w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
-        gw = grad[woff[lay]:woff[lay] + di * do].reshape((di, do))
-        gb = grad[boff[lay]:boff[lay] + do]
-        inp = acts[aoff[lay]:aoff[lay] + m * di].reshape((m, di))
+        w = _mb_layer(theta, acts, woff, boff, aoff, dims, lay, m)[0]
+        gw, gb, inp, _ = _mb_layer(grad, acts, woff, boff, aoff, dims, lay, m)
         for i in range(m):
             for j in range(do):
                 gb[j] += cur[i, j]
@@ -768,7 +783,7 @@ def _mb_chunk(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1, d2)
                 for j in range(do):
                     gw[k, j] += a * cur[i, j]
         if lay > 0:
-            nxt = (d2 if lay % 2 == (n_layers - 1) % 2 else d1)[:m * di].reshape((m, di))
+            nxt = _mb_next_delta(d1, d2, lay, n_layers, m, di)
             for i in range(m):
                 for k in range(di):
                     s = zero
@@ -792,10 +807,7 @@ def _mb_chunk_blas(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1
     _mb_gather(x, idx, acts, aoff, dims[0])
     for lay in range(n_layers):
         di, do = dims[lay], dims[lay + 1]
-        w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
-        b = theta[boff[lay]:boff[lay] + do]
-        inp = acts[aoff[lay]:aoff[lay] + m * di].reshape((m, di))
-        out = acts[aoff[lay + 1]:aoff[lay + 1] + m * do].reshape((m, do))
+        w, b, inp, out = _mb_layer(theta, acts, woff, boff, aoff, dims, lay, m)
         np.dot(inp, w, out)
         if lay < n_layers - 1:
             for i in range(m):
@@ -809,16 +821,14 @@ def _mb_chunk_blas(x, y, theta, dims, woff, boff, idx, inv, grad, acts, aoff, d1
     sq, cur = _mb_error(y, idx, inv, acts, aoff, dims, d1)
     for lay in range(n_layers - 1, -1, -1):
         di, do = dims[lay], dims[lay + 1]
-        w = theta[woff[lay]:woff[lay] + di * do].reshape((di, do))
-        gw = grad[woff[lay]:woff[lay] + di * do].reshape((di, do))
-        gb = grad[boff[lay]:boff[lay] + do]
-        inp = acts[aoff[lay]:aoff[lay] + m * di].reshape((m, di))
+        w = _mb_layer(theta, acts, woff, boff, aoff, dims, lay, m)[0]
+        gw, gb, inp, _ = _mb_layer(grad, acts, woff, boff, aoff, dims, lay, m)
         np.dot(inp.T, cur, gw)
         for i in range(m):
             for j in range(do):
                 gb[j] += cur[i, j]
         if lay > 0:
-            nxt = (d2 if lay % 2 == (n_layers - 1) % 2 else d1)[:m * di].reshape((m, di))
+            nxt = _mb_next_delta(d1, d2, lay, n_layers, m, di)
             np.dot(cur, w.T, nxt)
             for i in range(m):
                 for k in range(di):
